@@ -1,0 +1,1 @@
+"""Trajectory datasets in HDF5 (see ``docs/data-format.md``)."""

@@ -1,0 +1,41 @@
+"""Simulating a mechanism: ``kinetix.simulate``."""
+
+from __future__ import annotations
+
+import torch
+
+from .mechanism import Mechanism
+from .solvers.api import solve
+from .solvers.base import Solution
+
+
+def integrate_mechanism(mechanism: Mechanism, y0=None, t=None, **solver_options) -> Solution:
+    """Like :func:`simulate` but returns the full :class:`kinetix.solvers.Solution` (with stats).
+
+    Integration starts at ``mechanism.time_span[0]`` when the first output time lies after it.
+    """
+    dtype = mechanism.initial_state().dtype
+    y0 = mechanism.initial_state() if y0 is None else torch.as_tensor(y0, dtype=dtype)
+    t = mechanism.default_times() if t is None else torch.as_tensor(t, dtype=dtype)
+    t0 = mechanism.time_span[0]
+    prepend = t.dim() == 1 and len(t) > 0 and float(t[0]) > t0
+    times = torch.cat([t.new_tensor([t0]), t]) if prepend else t
+    options = dict(solver_options.pop("options", None) or {})
+    options.setdefault("autonomous", mechanism.autonomous)
+    solver_options.setdefault("jac", mechanism.jacobian)
+    solution = solve(mechanism.rhs, y0, times, options=options, **solver_options)
+    if prepend:
+        solution.ys = solution.ys[1:]
+    return solution
+
+
+def simulate(mechanism: Mechanism | str, y0=None, t=None, **solver_options) -> torch.Tensor:
+    """States ``(len(t), *y0.shape)`` of ``mechanism`` (an instance or a name for
+    :func:`kinetix.load_mechanism`).
+
+    ``y0`` defaults to the mechanism's initial state (a batch ``(B, n)`` works), ``t`` to its default
+    output times; ``solver_options`` go to :func:`kinetix.solve` (``method``, ``rtol``, ``atol``, ...).
+    """
+    from .loading import load_mechanism
+
+    return integrate_mechanism(load_mechanism(mechanism), y0, t, **solver_options).ys
