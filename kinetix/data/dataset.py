@@ -79,14 +79,14 @@ class TrajectoryDataset(Dataset):
         return "\n".join(lines)
 
 
+_H5_ERRORS = (OSError, RuntimeError, ValueError, TypeError, KeyError, UnicodeDecodeError)
+
+
 def _read(f: h5py.File, name: str, path: Path) -> np.ndarray:
     item = f.get(name)
     if not isinstance(item, h5py.Dataset):
         raise DatasetError(f"{path}: missing dataset '{name}'; regenerate the file with kinetix generate")
-    try:
-        return item[()]
-    except (OSError, ValueError, TypeError) as error:
-        raise DatasetError(f"{path}: cannot read '{name}' ({error}); the file is damaged or truncated") from None
+    return item[()]
 
 
 def _floats(name: str, array: np.ndarray, path: Path, ndim: int) -> np.ndarray:
@@ -102,26 +102,16 @@ def _floats(name: str, array: np.ndarray, path: Path, ndim: int) -> np.ndarray:
 
 def _attribute(value):
     if isinstance(value, bytes):
-        return value.decode("utf-8", errors="replace")
+        return value.decode("utf-8", errors="replace").strip()
     if isinstance(value, np.generic):
         return value.item()
     return value
 
 
-def load_dataset(path: str | Path) -> TrajectoryDataset:
-    """Read and validate a trajectory file. Raises :class:`kinetix.DatasetError` with the reason."""
-    path = Path(path)
-    if not path.is_file():
-        raise DatasetError(f"{path}: no such file")
-    try:
-        f = h5py.File(path, "r")
-    except (OSError, ValueError) as error:
-        raise DatasetError(f"{path}: not a readable HDF5 file ({error}); it may be truncated or of another format") from None
-    with f:
-        try:
-            attrs = {key: _attribute(value) for key, value in f.attrs.items()}
-        except (OSError, ValueError, TypeError) as error:
-            raise DatasetError(f"{path}: cannot read the file's attributes ({error}); the file is damaged") from None
+def _read_file(path: Path) -> tuple[dict, dict, dict]:
+    """Attributes, required arrays and conditions of the file, checked for format and version."""
+    with h5py.File(path, "r") as f:
+        attrs = {key: _attribute(value) for key, value in f.attrs.items()}
         if attrs.get("format") != FORMAT_NAME:
             raise DatasetError(f"{path}: not a kinetix trajectory file (attribute 'format' is "
                                f"{attrs.get('format')!r}, expected {FORMAT_NAME!r}); create one with kinetix generate")
@@ -130,11 +120,23 @@ def load_dataset(path: str | Path) -> TrajectoryDataset:
             raise DatasetError(f"{path}: format_version {version!r} is not supported (this kinetix reads 1 to "
                                f"{FORMAT_VERSION}); upgrade kinetix")
         raw = {name: _read(f, name, path) for name in REQUIRED}
-        conditions_group = f.get("conditions")
+        group = f.get("conditions")
         conditions = {}
-        if isinstance(conditions_group, h5py.Group):
-            for key in conditions_group:
-                conditions[key] = _read(f, f"conditions/{key}", path)
+        if isinstance(group, h5py.Group):
+            conditions = {key: _read(f, f"conditions/{key}", path) for key in group}
+    return attrs, raw, conditions
+
+
+def load_dataset(path: str | Path) -> TrajectoryDataset:
+    """Read and validate a trajectory file. Raises :class:`kinetix.DatasetError` with the reason."""
+    path = Path(path)
+    if not path.is_file():
+        raise DatasetError(f"{path}: no such file")
+    try:
+        attrs, raw, conditions = _read_file(path)
+    except _H5_ERRORS as error:
+        raise DatasetError(f"{path}: not a readable HDF5 file ({type(error).__name__}: {error}); "
+                           "it may be truncated, damaged or of another format") from None
     t = _floats("t", raw["t"], path, 1)
     y = _floats("y", raw["y"], path, 3)
     y0 = _floats("y0", raw["y0"], path, 2)

@@ -32,6 +32,12 @@ def package_versions() -> dict[str, str]:
     return versions
 
 
+def _fixed_text(text: str) -> np.bytes_:
+    """UTF-8 text as a fixed-length HDF5 string, stored inside its checksummed header (variable-length
+    strings live in HDF5's global heap, which has no checksum)."""
+    return np.bytes_(text.encode("utf-8") or b" ")
+
+
 def _check_finite(name: str, array: np.ndarray, path: Path) -> None:
     bad = ~np.isfinite(array)
     if bad.any():
@@ -80,26 +86,33 @@ def write_dataset(
         _check_finite(f"conditions/{key}", value, path)
 
     with atomic_path(path, force=force) as temporary:
-        with h5py.File(temporary, "w") as f:
-            f.attrs["format"] = FORMAT_NAME
+        # checksummed metadata (libver v110) and data (fletcher32): damage is detected, not misread
+        with h5py.File(temporary, "w", libver=("v110", "latest")) as f:
+            texts = {
+                "format": FORMAT_NAME,
+                "mechanism": mechanism,
+                "mechanism_sha256": mechanism_sha256,
+                "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                "time_units": units.get("time", ""),
+                "state_units": units.get("state", ""),
+                "provenance": json.dumps({**provenance, "versions": package_versions(), "command": " ".join(sys.argv)},
+                                         sort_keys=True),
+                "mechanism_definition": mechanism_definition,
+            }
+            for key, text in texts.items():
+                f.attrs[key] = _fixed_text(text)
             f.attrs["format_version"] = FORMAT_VERSION
-            f.attrs["mechanism"] = mechanism
-            f.attrs["mechanism_sha256"] = mechanism_sha256
             f.attrs["t0"] = float(t0)
-            f.attrs["created"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
-            f.attrs["time_units"] = units.get("time", "")
-            f.attrs["state_units"] = units.get("state", "")
-            f.attrs["provenance"] = json.dumps(
-                {**provenance, "versions": package_versions(), "command": " ".join(sys.argv)}, sort_keys=True
-            )
-            f.attrs["mechanism_definition"] = mechanism_definition
-            f.create_dataset("t", data=t)
+            f.create_dataset("t", data=t, fletcher32=True, chunks=t.shape)
             rows = int(np.clip(_CHUNK_BYTES // (n_times * n * 8), 1, max(n_traj, 1)))
             chunk = (rows, n_times, n)
-            f.create_dataset("y", data=y, chunks=chunk, compression="gzip", compression_opts=4, shuffle=True)
-            f.create_dataset("y0", data=y0)
-            f.create_dataset("species", data=np.array(list(species), dtype=h5py.string_dtype("utf-8")))
+            f.create_dataset("y", data=y, chunks=chunk, compression="gzip", compression_opts=4, shuffle=True,
+                             fletcher32=True)
+            f.create_dataset("y0", data=y0, fletcher32=True, chunks=y0.shape)
+            names = [name.encode("utf-8") for name in species]
+            f.create_dataset("species", data=np.array(names, dtype=h5py.string_dtype("utf-8", max(map(len, names)))),
+                             fletcher32=True, chunks=(len(names),))
             group = f.create_group("conditions")
             for key, value in conditions.items():
-                group.create_dataset(key, data=value)
+                group.create_dataset(key, data=value, fletcher32=True, chunks=value.shape)
     return path

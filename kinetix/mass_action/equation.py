@@ -47,8 +47,8 @@ def format_side(side: dict[str, float]) -> str:
     terms = []
     for name, coef in side.items():
         terms.append(name if coef == 1 else f"{coef:g} {name}")
-    return " + ".join(terms) if terms else "(nothing)"
+    return " + ".join(terms)
 
 
 def format_equation(reactants: dict[str, float], products: dict[str, float]) -> str:
-    return f"{format_side(reactants)} => {format_side(products)}"
+    return f"{format_side(reactants)} => {format_side(products)}".strip()

@@ -70,8 +70,7 @@ class MassActionMechanism(Mechanism):
 
     def _factors(self, y: torch.Tensor) -> torch.Tensor:
         """Reactant factors ``(..., R, width)``: ``y`` at each order slot, 1 in unused slots."""
-        padded = torch.cat([y, torch.ones_like(y[..., :1])], dim=-1)
-        return padded[..., self._slot_index]
+        return torch.nn.functional.pad(y, (0, 1), value=1.0)[..., self._slot_index]
 
     def rates_of_progress(self, y: torch.Tensor) -> torch.Tensor:
         """Reaction rates ``r`` shaped ``(..., R)``."""

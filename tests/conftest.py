@@ -1,0 +1,29 @@
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+REPO = Path(__file__).resolve().parent.parent
+MECHANISMS = REPO / "mechanisms"
+
+
+@pytest.fixture
+def robertson():
+    import kinetix
+
+    return kinetix.load_mechanism(MECHANISMS / "robertson.yaml")
+
+
+@pytest.fixture
+def pollu():
+    import kinetix
+
+    return kinetix.load_mechanism(MECHANISMS / "pollu.yaml")
+
+
+@pytest.fixture(autouse=True)
+def _seeded():
+    torch.manual_seed(0)
