@@ -12,7 +12,7 @@ import torch
 from ..errors import SolverError
 from .base import Problem, Solution, Status
 
-DEFAULT_METHOD = "scipy-bdf"
+DEFAULT_METHOD = "rodas5p"
 
 
 def _as_tensor(value, name: str, dtype=None, device=None) -> torch.Tensor:
@@ -80,7 +80,8 @@ def solve(
         t: output times ``(T,)``, strictly monotonic; integration starts at ``t[0]``.
         method: a registered solver name (``kinetix solvers``); default :data:`DEFAULT_METHOD`.
         rtol, atol: relative and absolute tolerances, scalars or ``(n,)``.
-        jac: analytic Jacobian ``jac(t, y)`` → ``(B, n, n)``; otherwise autodiff is used.
+        jac: analytic Jacobian ``jac(t, y)`` → ``(B, n, n)``; by default ``func.jacobian`` if ``func``
+            has one (mechanisms and kinetix networks do), otherwise forward-mode autodiff.
         adjoint: gradients by the adjoint method instead of backpropagation through the steps.
         max_steps: steps allowed per member before it fails.
         first_step: initial step size; default chosen automatically.
@@ -115,6 +116,8 @@ def solve(
     if first_step is not None and not (isinstance(first_step, (int, float)) and 0 < first_step < math.inf):
         raise SolverError(f"first_step must be a positive number, got {first_step!r}")
     options = dict(options or {})
+    if jac is None and callable(getattr(func, "jacobian", None)):
+        jac = func.jacobian
     solver = get_catalog()["solver"].get(method or DEFAULT_METHOD)()
     autonomous = bool(options.pop("autonomous", getattr(func, "autonomous", False)))
 

@@ -9,6 +9,7 @@ import numpy as np
 import scipy.integrate
 import torch
 
+from ..errors import SolverError
 from .base import Problem, Solution, Solver, SolverStats, Status
 from .jacobian import autodiff_jacobian
 
@@ -29,6 +30,8 @@ class ScipySolver(Solver):
         self.name = f"scipy-{method.lower()}"
 
     def solve(self, problem: Problem) -> Solution:
+        if problem.options:
+            raise SolverError(f"{self.name} takes no options, got {sorted(problem.options)}")
         batch, n = problem.y0.shape
         dtype, device = problem.y0.dtype, problem.y0.device
         t_out = problem.t.detach().cpu().numpy().astype(np.float64)

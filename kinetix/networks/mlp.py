@@ -1,0 +1,77 @@
+"""The scaled multilayer perceptron of stiff neural ODEs."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from ..errors import ConfigError
+from .activations import ACTIVATIONS
+
+
+class ScaledMLP(nn.Module):
+    """``dy/dt = MLP((y - input_shift) / input_scale) * output_scale / time_scale``.
+
+    ``depth`` hidden layers of ``width`` units with ``activation`` (GELU by default), linear
+    output. Scales are buffers (saved with the model), shaped ``(n,)`` except the scalar
+    ``time_scale``; the defaults (shift 0, scales 1) give a plain MLP. ``jacobian`` is analytic,
+    so stiff solvers get it in one pass.
+
+    Shapes: ``y`` ``(..., n)`` → ``(..., n)``; ``t`` is ignored (the field is autonomous).
+    """
+
+    autonomous = True
+
+    def __init__(self, n_species: int, *, width: int = 5, depth: int = 6, activation: str = "gelu",
+                 input_shift=None, input_scale=None, output_scale=None, time_scale: float = 1.0,
+                 dtype: torch.dtype = torch.float64):
+        super().__init__()
+        if activation not in ACTIVATIONS:
+            raise ConfigError(f"unknown activation {activation!r}; choose from {', '.join(ACTIVATIONS)}")
+        if n_species < 1 or width < 1 or depth < 0:
+            raise ConfigError(f"need n_species >= 1, width >= 1, depth >= 0; got {n_species}, {width}, {depth}")
+        self.config = {"n_species": n_species, "width": width, "depth": depth, "activation": activation}
+        self.activation = ACTIVATIONS[activation]
+        sizes = [n_species] + [width] * depth + [n_species]
+        self.layers = nn.ModuleList(nn.Linear(a, b, dtype=dtype) for a, b in zip(sizes[:-1], sizes[1:]))
+
+        def vector(value, default):
+            tensor = torch.full((n_species,), default, dtype=dtype) if value is None else torch.as_tensor(value, dtype=dtype)
+            if tensor.shape != (n_species,) or not torch.isfinite(tensor).all():
+                raise ConfigError(f"scales must be finite vectors of length {n_species}, got {tensor.tolist()}")
+            return tensor.clone()
+
+        self.register_buffer("input_shift", vector(input_shift, 0.0))
+        self.register_buffer("input_scale", vector(input_scale, 1.0))
+        self.register_buffer("output_scale", vector(output_scale, 1.0))
+        self.register_buffer("time_scale", torch.tensor(float(time_scale), dtype=dtype))
+        if (self.input_scale <= 0).any() or self.time_scale <= 0:
+            raise ConfigError("input_scale and time_scale must be positive")
+
+    def _weights(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        return [(layer.weight, layer.bias) for layer in self.layers]
+
+    def network(self, x: torch.Tensor) -> torch.Tensor:
+        """The bare MLP on normalised inputs ``x`` ``(..., n)``."""
+        *hidden, (weight, bias) = self._weights()
+        for w, b in hidden:
+            x = self.activation.value(F.linear(x, w, b))
+        return F.linear(x, weight, bias)
+
+    def forward(self, t, y: torch.Tensor) -> torch.Tensor:
+        x = (y - self.input_shift) / self.input_scale
+        return self.network(x) * (self.output_scale / self.time_scale)
+
+    def jacobian(self, t, y: torch.Tensor) -> torch.Tensor:
+        """``d forward / d y`` shaped ``(..., n, n)``, by the chain rule through the layers."""
+        x = (y - self.input_shift) / self.input_scale
+        jac = None  # d x / d y, None meaning diag(1 / input_scale)
+        *hidden, (last, _) = self._weights()
+        for w, b in hidden:
+            z = F.linear(x, w, b)
+            slope = self.activation.derivative(z).unsqueeze(-1)
+            jac = slope * (w / self.input_scale if jac is None else w @ jac)
+            x = self.activation.value(z)
+        out = (last / self.input_scale).expand(*y.shape[:-1], -1, -1) if jac is None else last @ jac
+        return out * (self.output_scale / self.time_scale).unsqueeze(-1)
