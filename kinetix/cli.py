@@ -103,6 +103,94 @@ def inspect(file):
     click.echo(load_dataset(file).summary())
 
 
+def _surrogate_path(path: Path) -> Path:
+    """A training run folder holds its surrogate in ``surrogate/``; accept either."""
+    return path / "surrogate" if (path / "surrogate" / "surrogate.json").is_file() else path
+
+
+@cli.command()
+@click.argument("data", type=click.Path(path_type=Path))
+@click.option("--out", "-o", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Run folder: checkpoints, metrics, plots, and the surrogate in OUT/surrogate.")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="TOML configuration (see docs/training.md).")
+@click.option("--trainer", help="Trainer name (default: the config's 'trainer', else 'stiff').")
+@click.option("--epochs", type=click.IntRange(min=0), help="Override the number of epochs.")
+@click.option("--seed", type=int, help="Override the seed.")
+@click.option("--resume", is_flag=True, help="Continue exactly from OUT's last checkpoint.")
+@click.option("--force", is_flag=True, help="Start afresh even if OUT exists.")
+@click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
+def train(data, out, config_path, trainer, epochs, seed, resume, force, no_progress):
+    """Train a surrogate on the trajectory dataset DATA."""
+    from .data.dataset import load_dataset
+    from .plugins import get_catalog
+    from .training import read_config
+
+    dataset = load_dataset(data)
+    config = read_config(config_path) if config_path else {}
+    if epochs is not None:
+        config["epochs"] = epochs
+    if seed is not None:
+        config["seed"] = seed
+    name = trainer or config.get("trainer", "stiff")
+    config["trainer"] = name
+    surrogate = get_catalog()["trainer"].get(name)(config).train(
+        dataset, out, resume=resume, force=force, progress=not no_progress)
+    for split, result in surrogate.info["training"]["evaluation"].items():
+        click.echo(f"{split}: scaled MAE {result['scaled_mae']:.3e} (max {result['max_scaled_error']:.3e}) "
+                   f"over {result['trajectories']} trajectories")
+    click.echo(f"surrogate: {out / 'surrogate'}\nplots:     {out / 'plots'}")
+
+
+@cli.command()
+@click.argument("surrogate", type=click.Path(path_type=Path))
+@click.argument("data", type=click.Path(path_type=Path))
+@click.option("--out", "-o", type=click.Path(dir_okay=False, path_type=Path),
+              help="JSON file for the results [default: evaluation-<DATA name>.json beside SURROGATE].")
+@click.option("--method", help="Solver (default: the surrogate's).")
+@click.option("--rtol", type=float, help="Relative tolerance (default: the surrogate's).")
+@click.option("--force", is_flag=True, help="Replace OUT if it exists.")
+def evaluate(surrogate, data, out, method, rtol, force):
+    """Compare SURROGATE with the trajectories in DATA: per-species scaled MAE and max error."""
+    from .data.dataset import load_dataset
+    from .evaluation import evaluate_surrogate, write_json
+    from .surrogate import Surrogate
+
+    path = _surrogate_path(surrogate)
+    model = Surrogate.load(path)
+    dataset = load_dataset(data)
+    options = {key: value for key, value in (("method", method), ("rtol", rtol)) if value is not None}
+    result = evaluate_surrogate(model, dataset, **options)
+    width = max(7, *(len(name) for name in result["scaled_mae_per_species"]))
+    click.echo(f"{'species':<{width}}  scaled MAE  max scaled error")
+    for name, mae in result["scaled_mae_per_species"].items():
+        click.echo(f"{name:<{width}}  {mae:10.3e}  {result['max_scaled_error_per_species'][name]:10.3e}")
+    click.echo(f"{'all':<{width}}  {result['scaled_mae']:10.3e}  {result['max_scaled_error']:10.3e}")
+    target = out or path.parent / f"evaluation-{Path(data).stem}.json"
+    write_json(target, result, force=force)
+    click.echo(f"wrote {target}")
+
+
+@cli.command()
+@click.argument("surrogate", type=click.Path(path_type=Path))
+@click.option("--out", "-o", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Output: .csv (one trajectory) or .h5 (a trajectory dataset).")
+@click.option("--y0", "y0_items", multiple=True, metavar="NAME=VALUE",
+              help="Initial amount of one component (others from the training data's first state).")
+@click.option("--from", "source", type=click.Path(path_type=Path),
+              help="Take initial states and times from this trajectory dataset instead.")
+@click.option("--times", metavar="T1,T2,...", help="Output times [default: the training data's].")
+@click.option("--force", is_flag=True, help="Replace OUT if it exists.")
+def simulate(surrogate, out, y0_items, source, times, force):
+    """Integrate SURROGATE from initial states and write the trajectories."""
+    from .evaluation import simulate_to_file
+    from .surrogate import Surrogate
+
+    model = Surrogate.load(_surrogate_path(surrogate))
+    path = simulate_to_file(model, out, y0_items=y0_items, source=source, times=times, force=force)
+    click.echo(f"wrote {path}")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the CLI, turning errors into one line on stderr and a non-zero exit."""
     args = sys.argv[1:] if argv is None else argv

@@ -21,7 +21,7 @@ from .errors import RegistryError
 from .registry import Registry
 
 ENTRY_POINT_GROUP = "kinetix"
-DEFAULT_PLUGINS = ("kinetix.builtin.solvers",)
+DEFAULT_PLUGINS = ("kinetix.builtin.solvers", "kinetix.builtin.networks", "kinetix.builtin.losses")
 _HOOK_OF_KIND = {
     "mechanism": "register_mechanisms",
     "solver": "register_solvers",

@@ -11,7 +11,12 @@ from .activations import ACTIVATIONS
 
 
 class ScaledMLP(nn.Module):
-    """``dy/dt = MLP((y - input_shift) / input_scale) * output_scale / time_scale``.
+    """``dy/dt = g(MLP((y - input_shift) / input_scale)) * output_scale / time_scale``.
+
+    ``g`` is the identity (``output="linear"``) or ``sinh`` (``output="sinh"``): with ``sinh`` the
+    network outputs the asinh of the rate, so rates that span decades are all resolved to the same
+    relative precision (choose a small ``output_scale``: the rate below which precision is
+    absolute).
 
     ``depth`` hidden layers of ``width`` units with ``activation`` (GELU by default), linear
     output. Scales are buffers (saved with the model), shaped ``(n,)`` except the scalar
@@ -24,14 +29,18 @@ class ScaledMLP(nn.Module):
     autonomous = True
 
     def __init__(self, n_species: int, *, width: int = 5, depth: int = 6, activation: str = "gelu",
-                 input_shift=None, input_scale=None, output_scale=None, time_scale: float = 1.0,
-                 dtype: torch.dtype = torch.float64):
+                 output: str = "linear", input_shift=None, input_scale=None, output_scale=None,
+                 time_scale: float = 1.0, dtype: torch.dtype = torch.float64):
         super().__init__()
         if activation not in ACTIVATIONS:
             raise ConfigError(f"unknown activation {activation!r}; choose from {', '.join(ACTIVATIONS)}")
+        if output not in ("linear", "sinh"):
+            raise ConfigError(f"unknown output {output!r}; choose 'linear' or 'sinh'")
+        self.sinh_output = output == "sinh"
         if n_species < 1 or width < 1 or depth < 0:
             raise ConfigError(f"need n_species >= 1, width >= 1, depth >= 0; got {n_species}, {width}, {depth}")
-        self.config = {"n_species": n_species, "width": width, "depth": depth, "activation": activation}
+        self.config = {"n_species": n_species, "width": width, "depth": depth, "activation": activation,
+                       "output": output}
         self.activation = ACTIVATIONS[activation]
         sizes = [n_species] + [width] * depth + [n_species]
         self.layers = nn.ModuleList(nn.Linear(a, b, dtype=dtype) for a, b in zip(sizes[:-1], sizes[1:]))
@@ -60,8 +69,10 @@ class ScaledMLP(nn.Module):
         return F.linear(x, weight, bias)
 
     def forward(self, t, y: torch.Tensor) -> torch.Tensor:
-        x = (y - self.input_shift) / self.input_scale
-        return self.network(x) * (self.output_scale / self.time_scale)
+        z = self.network((y - self.input_shift) / self.input_scale)
+        if self.sinh_output:
+            z = torch.sinh(z)
+        return z * (self.output_scale / self.time_scale)
 
     def jacobian(self, t, y: torch.Tensor) -> torch.Tensor:
         """``d forward / d y`` shaped ``(..., n, n)``, by the chain rule through the layers."""
@@ -74,4 +85,7 @@ class ScaledMLP(nn.Module):
             jac = slope * (w / self.input_scale if jac is None else w @ jac)
             x = self.activation.value(z)
         out = (last / self.input_scale).expand(*y.shape[:-1], -1, -1) if jac is None else last @ jac
-        return out * (self.output_scale / self.time_scale).unsqueeze(-1)
+        scale = self.output_scale / self.time_scale
+        if self.sinh_output:
+            scale = scale * torch.cosh(F.linear(x, last, self.layers[-1].bias))
+        return out * scale.unsqueeze(-1)

@@ -1,0 +1,167 @@
+"""A trained surrogate: a neural vector field plus everything needed to use it, in one folder.
+
+Layout of a surrogate folder::
+
+    surrogate.json   format, network name and config, species, units, default solver, default
+                     initial state and output times, dataset provenance, training summary, and the
+                     SHA-256 of every file below
+    weights.pt       the network's state dict (tensors only; loaded with weights_only=True)
+    history.csv      the training metrics, one row per epoch
+
+Loading needs only kinetix itself (the network is found in the registry), not the trainer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .data.atomic import atomic_path
+from .errors import KinetixError, SurrogateError
+
+FORMAT_NAME = "kinetix-surrogate"
+FORMAT_VERSION = 1
+MANIFEST = "surrogate.json"
+WEIGHTS = "weights.pt"
+HISTORY = "history.csv"
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class Surrogate:
+    """A neural ODE surrogate ``dy/dt = field(y)`` of a mechanism.
+
+    Attributes:
+        field: the network (``nn.Module`` with ``forward(t, y)`` and ``jacobian(t, y)``).
+        network: ``{"name": ..., "config": {...}}``, enough to rebuild ``field``.
+        species: names of the ``n`` state components.
+        info: everything else from ``surrogate.json`` (units, solver defaults, provenance, ...).
+        history: training metrics as a CSV string (may be empty).
+    """
+
+    def __init__(self, field: torch.nn.Module, network: dict, species, info: dict[str, Any] | None = None,
+                 history: str = ""):
+        self.field = field
+        self.network = network
+        self.species = tuple(species)
+        self.info = dict(info or {})
+        self.history = history
+
+    @property
+    def solver_options(self) -> dict[str, Any]:
+        return dict(self.info.get("solver", {"method": "rodas5p", "rtol": 1e-6, "atol": 1e-10}))
+
+    def simulate(self, y0=None, t=None, **solver_options) -> torch.Tensor:
+        """States ``(len(t), *y0.shape)``; ``y0`` ``(n,)`` or ``(..., n)`` at time ``t0``.
+
+        Defaults: the training data's first initial state and output times; the solver settings in
+        ``surrogate.json`` (override with ``method=``, ``rtol=``, ...). Integration starts at ``t0``
+        (``info["t0"]``) when the first output time lies after it.
+        """
+        from .solvers.api import solve
+
+        dtype = next(iter(self.field.state_dict().values())).dtype
+        y0 = torch.as_tensor(self.info["y0"] if y0 is None else y0, dtype=dtype)
+        t = torch.as_tensor(self.info["t"] if t is None else t, dtype=dtype)
+        t0 = float(self.info.get("t0", float(t[0])))
+        options = {**self.solver_options, **solver_options}
+        prepend = t.dim() == 1 and len(t) > 0 and float(t[0]) > t0
+        times = torch.cat([t.new_tensor([t0]), t]) if prepend else t
+        ys = solve(self.field, y0, times, **options).ys
+        return ys[1:] if prepend else ys
+
+    def save(self, path: str | Path, *, force: bool = False, extra_files: dict[str, Path] | None = None) -> Path:
+        """Write the surrogate folder atomically; ``extra_files`` (name → file) are copied in too."""
+        path = Path(path)
+        with atomic_path(path, force=force) as temporary:
+            temporary.mkdir()
+            torch.save(self.field.state_dict(), temporary / WEIGHTS)
+            (temporary / HISTORY).write_text(self.history)
+            for name, source in (extra_files or {}).items():
+                target = temporary / name
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(Path(source).read_bytes())
+            manifest = {
+                "format": FORMAT_NAME,
+                "format_version": FORMAT_VERSION,
+                "network": self.network,
+                "species": list(self.species),
+                **self.info,
+                "files": {name: sha256(temporary / name) for name in (WEIGHTS, HISTORY)},
+            }
+            (temporary / MANIFEST).write_text(json.dumps(manifest, indent=2, default=_jsonable))
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> Surrogate:
+        """Read a surrogate folder, checking its format and the integrity of every file.
+
+        Raises :class:`kinetix.SurrogateError` naming the folder, the problem and the fix.
+        """
+        from .plugins import get_catalog
+
+        path = Path(path)
+        manifest_path = path / MANIFEST
+        if not manifest_path.is_file():
+            raise SurrogateError(f"{path}: not a surrogate folder ({MANIFEST} missing); train one with kinetix train")
+        try:
+            manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as error:
+            raise SurrogateError(f"{manifest_path}: not valid JSON ({error}); the file is damaged") from None
+        if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_NAME:
+            raise SurrogateError(f"{manifest_path}: not a kinetix surrogate (field 'format' must be {FORMAT_NAME!r})")
+        if manifest.get("format_version") != FORMAT_VERSION:
+            raise SurrogateError(f"{manifest_path}: format_version {manifest.get('format_version')!r} is not "
+                                 f"supported (expected {FORMAT_VERSION}); upgrade kinetix")
+        files = manifest.get("files")
+        if not isinstance(files, dict) or set(files) != {WEIGHTS, HISTORY}:
+            raise SurrogateError(f"{manifest_path}: field 'files' must list {WEIGHTS} and {HISTORY} with their SHA-256")
+        for name, digest in files.items():
+            file = path / name
+            if not file.is_file():
+                raise SurrogateError(f"{path}: {name} is missing")
+            if sha256(file) != digest:
+                raise SurrogateError(f"{path}: {name} does not match its SHA-256 in {MANIFEST}: the file was "
+                                     "modified or truncated; retrain or restore it")
+        network = manifest.get("network")
+        species = manifest.get("species")
+        if not (isinstance(network, dict) and isinstance(network.get("name"), str)
+                and isinstance(network.get("config"), dict)):
+            raise SurrogateError(f"{manifest_path}: field 'network' must be {{'name': ..., 'config': {{...}}}}")
+        if not (isinstance(species, list) and species and all(isinstance(s, str) for s in species)):
+            raise SurrogateError(f"{manifest_path}: field 'species' must be a non-empty list of names")
+        try:
+            field = get_catalog()["network"].get(network["name"])(**network["config"])
+        except (KinetixError, TypeError, ValueError) as error:
+            raise SurrogateError(f"{manifest_path}: cannot build network {network['name']!r} ({error})") from None
+        try:
+            state = torch.load(path / WEIGHTS, weights_only=True, map_location="cpu")
+            field.load_state_dict(state)
+        except Exception as error:  # torch raises many types for damaged pickles and mismatched keys
+            raise SurrogateError(f"{path / WEIGHTS}: cannot load the weights ({type(error).__name__}: {error})") from None
+        field.eval()
+        field.requires_grad_(False)  # a deployed model; call requires_grad_(True) to differentiate it
+        info = {key: value for key, value in manifest.items()
+                if key not in ("format", "format_version", "network", "species", "files")}
+        for key in ("y0", "t"):
+            if key not in info:
+                raise SurrogateError(f"{manifest_path}: missing field {key!r}")
+        return cls(field, network, species, info, (path / HISTORY).read_text(encoding="utf-8"))
+
+
+def _jsonable(value):
+    if isinstance(value, torch.Tensor):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"cannot store {type(value).__name__} in {MANIFEST}")

@@ -1,0 +1,34 @@
+"""kinetix plugin: surrogate trainers.
+
+- ``stiff``: the stiff neural-ODE recipe (scaled network, per-species loss, stiff solver);
+- ``plain``: a vanilla neural ODE (explicit solver, no scaling), for comparison.
+"""
+
+import kinetix
+
+from .config import LossConfig, NetworkConfig, SolverConfig, TrainConfig, parse_config
+from .trainer import StiffTrainer
+
+__version__ = "0.1.0"
+
+
+class PlainTrainer(StiffTrainer):
+    """A vanilla neural ODE: explicit Dormand-Prince solver with a step budget, unscaled network
+    output and unscaled loss."""
+
+    name = "plain"
+    defaults = TrainConfig(
+        trainer="plain",
+        network=NetworkConfig(input="none", output_scale="none"),
+        loss=LossConfig(scale="none"),
+        solver=SolverConfig(method="dopri5", max_steps=2000),
+    )
+
+
+@kinetix.hookimpl
+def register_trainers(register):
+    register("stiff", StiffTrainer, description="stiff neural ODE: scaled network, per-species loss, stiff solver")
+    register("plain", PlainTrainer, description="vanilla neural ODE: explicit solver, no scaling (baseline)")
+
+
+__all__ = ["PlainTrainer", "StiffTrainer", "TrainConfig", "parse_config"]
