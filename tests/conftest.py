@@ -1,3 +1,4 @@
+import os
 import sys
 from pathlib import Path
 
@@ -5,6 +6,8 @@ import pytest
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    torch.set_num_threads(1)  # one thread per worker: oversubscribed cores make tiny torch ops 10-50x slower
 
 REPO = Path(__file__).resolve().parent.parent
 MECHANISMS = REPO / "mechanisms"

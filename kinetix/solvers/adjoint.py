@@ -15,7 +15,6 @@ import math
 from dataclasses import replace
 
 import torch
-from torch.func import vjp
 
 from ..errors import SolverError
 from .base import Problem, Solution
@@ -100,12 +99,16 @@ def _adjoint_interval(solver, problem, records, tolerances, params, param_grads,
         values, _ = records.evaluate(-s)
         return values[:, 0]
 
-    def adjoint_rhs(s, lam):
-        y = state(s)
-        return vjp(lambda state_: func(-s, state_), y)[1](lam)[0]
-
     def adjoint_jacobian(s, lam):
         return jacobian(-s, state(s)).transpose(-1, -2)
+
+    def adjoint_rhs(s, lam):  # linear in lambda: J(t, y(t))^T lambda
+        return (adjoint_jacobian(s, lam) @ lam.unsqueeze(-1)).squeeze(-1)
+
+    def adjoint_time_derivative(s, lam):
+        """Central difference in time: the forward solution is only piecewise smooth anyway."""
+        delta = 1e-7 * s.abs().clamp(min=1e-7)
+        return (adjoint_rhs(s + delta, lam) - adjoint_rhs(s - delta, lam)) / (2 * delta)
 
     def quadrature(accepted, s_old, s_new, lam_old, lam_new, q):
         if not params:
@@ -124,7 +127,8 @@ def _adjoint_interval(solver, problem, records, tolerances, params, param_grads,
 
     rtol, atol = tolerances
     adjoint = Problem(adjoint_rhs, lam.detach(), torch.tensor([-t_from, -t_to], dtype=lam.dtype, device=lam.device),
-                      rtol, atol, adjoint_jacobian, problem.max_steps, None, False, dict(problem.options))
+                      rtol, atol, adjoint_jacobian, problem.max_steps, None, False, dict(problem.options),
+                      adjoint_time_derivative)
     with torch.no_grad():
         solution = solver.integrate(adjoint, on_step=quadrature)
     if not solution.success:

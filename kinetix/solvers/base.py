@@ -55,7 +55,8 @@ class Problem:
     """A validated initial-value problem, batch flattened: ``y0`` ``(B, n)``, ``t`` ``(T,)`` increasing.
 
     ``rtol`` and ``atol`` are ``(n,)`` tensors. ``jac(t, y)`` (optional) returns ``(B, n, n)``.
-    ``autonomous`` lets solvers skip ``df/dt``.
+    ``autonomous`` lets solvers skip ``df/dt``; ``time_derivative(t, y)`` (optional) supplies it,
+    otherwise it comes from autodiff.
     """
 
     func: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -68,6 +69,7 @@ class Problem:
     first_step: float | None = None
     autonomous: bool = False
     options: dict[str, Any] = field(default_factory=dict)
+    time_derivative: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None
 
     @property
     def batch(self) -> int:

@@ -1,0 +1,46 @@
+"""Shared helpers for the benchmarks: timing, the machine, and the hand-written reference problems."""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "tests"))  # references.py: the papers' equations, written by hand
+sys.path.insert(0, str(REPO))
+
+import references  # noqa: E402,F401
+
+
+def median_time(function, repeats: int = 5) -> tuple[float, object]:
+    """Median wall time in seconds of ``function()`` over ``repeats`` calls after one warm-up, and its result."""
+    result = function()
+    times = []
+    for _ in range(repeats):
+        began = time.perf_counter()
+        result = function()
+        times.append(time.perf_counter() - began)
+    return statistics.median(times), result
+
+
+def machine() -> str:
+    import torch
+
+    return (f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+            f"torch {torch.__version__}, {'CUDA ' + torch.cuda.get_device_name() if torch.cuda.is_available() else 'no GPU'}")
+
+
+def table(rows: list[dict], columns: list[str]) -> str:
+    """A Markdown table of ``rows`` (dicts) with the given ``columns``."""
+    def cell(value):
+        if isinstance(value, float):
+            return f"{value:.3g}"
+        return str(value)
+
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(cell(row.get(column, "")) for column in columns) + " |" for row in rows]
+    return "\n".join(lines)

@@ -1,0 +1,55 @@
+"""Chebyshev rate constants: ``log10 k = sum_tp a_tp T_t(T~) T_p(P~)`` over a T and P rectangle.
+
+``T~ = (2/T - 1/Tmin - 1/Tmax) / (1/Tmax - 1/Tmin)`` and
+``P~ = (2 log10 P - log10 Pmin - log10 Pmax) / (log10 Pmax - log10 Pmin)``; outside the rectangle
+the polynomials are extrapolated, as in Cantera.
+"""
+
+from __future__ import annotations
+
+import math
+
+import cantera as ct
+import torch
+
+from .rate_group import RateGroup, RateState
+
+
+def chebyshev_polynomials(x: torch.Tensor, count: int) -> torch.Tensor:
+    """``T_0(x) .. T_(count-1)(x)`` stacked on a new last dimension: ``(*x.shape, count)``."""
+    polynomials = [torch.ones_like(x), x]
+    while len(polynomials) < count:
+        polynomials.append(2 * x * polynomials[-1] - polynomials[-2])
+    return torch.stack(polynomials[:count], dim=-1)
+
+
+class ChebyshevRates(RateGroup):
+    """Chebyshev reactions. Buffers: ``coefficients`` ``(n, NT, NP)`` (log10 of SI rate constants,
+    zero-padded to the largest fit), ``reduced`` ``(n, 4)``: ``(-1/Tmin - 1/Tmax, 1/(1/Tmax - 1/Tmin),
+    -log10 Pmin - log10 Pmax, 1/(log10 Pmax - log10 Pmin))``.
+    """
+
+    def __init__(self, reactions: list[int], rates: list[ct.ChebyshevRate], dtype: torch.dtype = torch.float64):
+        super().__init__(reactions)
+        n_t = max(rate.data.shape[0] for rate in rates)
+        n_p = max(rate.data.shape[1] for rate in rates)
+        coefficients = torch.zeros(len(rates), n_t, n_p, dtype=dtype)
+        reduced = []
+        for j, rate in enumerate(rates):
+            data = torch.as_tensor(rate.data, dtype=dtype)
+            coefficients[j, : data.shape[0], : data.shape[1]] = data
+            t_min, t_max = rate.temperature_range
+            log_p_min, log_p_max = (math.log10(p) for p in rate.pressure_range)
+            reduced.append([-1 / t_min - 1 / t_max, 1 / (1 / t_max - 1 / t_min),
+                            -log_p_min - log_p_max, 1 / (log_p_max - log_p_min)])
+        self.register_buffer("coefficients", coefficients)
+        self.register_buffer("reduced", torch.tensor(reduced, dtype=dtype))
+
+    def forward(self, state: RateState) -> torch.Tensor:
+        t_offset, t_scale, p_offset, p_scale = self.reduced.unbind(-1)
+        reduced_t = (2 * state.recipT[..., None] + t_offset) * t_scale
+        reduced_p = (2 * state.logP[..., None] / math.log(10.0) + p_offset) * p_scale
+        phi_t = chebyshev_polynomials(reduced_t, self.coefficients.shape[1])  # (..., n, NT)
+        phi_p = chebyshev_polynomials(reduced_p, self.coefficients.shape[2])  # (..., n, NP)
+        log10_k = torch.einsum("...nt,ntp,...np->...n", phi_t, self.coefficients, phi_p)
+        return torch.pow(10.0, log10_k)

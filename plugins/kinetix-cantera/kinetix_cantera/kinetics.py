@@ -1,0 +1,387 @@
+"""Cantera gas-phase kinetics and ideal-gas thermodynamics as a batched, differentiable torch module."""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from pathlib import Path
+from typing import NamedTuple
+
+import cantera as ct
+import torch
+from kinetix import MechanismError
+
+from .arrhenius import ArrheniusRates
+from .chebyshev import ChebyshevRates
+from .concentration_product import ConcentrationProduct
+from .falloff import FalloffRates, SriFalloff, TroeFalloff, TsangFalloff
+from .plog import PlogRates
+from .rate_group import RateState, take
+from .source import canonical_yaml, describe, is_phase, open_solution
+from .thermo import NasaThermo
+from .third_body import ThirdBodies
+
+GAS_CONSTANT = ct.gas_constant  # J/(kmol K)
+BIG = 1e300  # Cantera's BigNumber: the cap on 1/Kc
+CHUNK_ELEMENTS = 2**18  # per-reaction values per CPU chunk (2 MiB of float64)
+
+# Cantera rate class -> the group that evaluates it. Everything else is refused at load time.
+RATE_GROUPS = {
+    ct.ArrheniusRate: ArrheniusRates,
+    ct.LindemannRate: FalloffRates,
+    ct.TroeRate: TroeFalloff,
+    ct.TsangRate: TsangFalloff,
+    ct.SriRate: SriFalloff,
+    ct.PlogRate: PlogRates,
+    ct.ChebyshevRate: ChebyshevRates,
+}
+SUPPORTED = (
+    "Arrhenius (elementary, three-body, specific colliders, orders, negative A), falloff and "
+    "chemically-activated (Lindemann, Troe, Tsang, SRI), pressure-dependent-Arrhenius (PLOG), Chebyshev"
+)
+
+
+class Rates(NamedTuple):
+    """Everything one evaluation produces, each ``(..., R)`` (``R`` reactions, Cantera's order)."""
+
+    forward_constants: torch.Tensor  # k_f, SI units
+    reverse_constants: torch.Tensor  # k_f / K_c (0 for irreversible reactions)
+    forward: torch.Tensor  # forward rates of progress, kmol/m^3/s
+    reverse: torch.Tensor  # reverse rates of progress, kmol/m^3/s
+
+
+class Kinetics(torch.nn.Module):
+    """A Cantera ideal-gas mechanism evaluated in torch, batched over states.
+
+    ``source``: a Cantera YAML name (``"gri30.yaml"``, ``"example_data/..."``), a path, or a
+    ``cantera.Solution``. Every coefficient is a float64 buffer, so ``.to(device)`` moves the
+    whole mechanism, and all methods are differentiable and run on any device without host syncs.
+
+    States are temperature ``T`` ``(...,)`` [K], pressure ``P`` ``(...,)`` [Pa] and mass fractions
+    ``Y`` ``(..., K)``, broadcast against each other like torch operands. As in Cantera's reactors,
+    ``Y`` is used as given (not clipped or renormalised): the mean molecular weight is
+    ``1 / sum(Y_k / W_k)`` and concentrations are ``C_k = rho Y_k / W_k``. Units are Cantera's SI:
+    kmol, m^3, s, J, K, Pa. ``dtype`` float64 (the default) reproduces Cantera; float32 cannot hold
+    its 1e-300 floors or the range of rate constants.
+
+    Attributes: ``name`` (the file's stem or the phase's name), ``source`` (as given, for messages),
+    ``species_names``, ``reaction_equations``, ``reference_pressure`` [Pa], ``yaml`` (the canonical
+    definition, see :func:`~kinetix_cantera.source.canonical_yaml`).
+
+    Raises :class:`kinetix.MechanismError` at construction, naming the source and the reaction
+    (index and equation), for a phase that is not an ideal gas, species thermo other than
+    NASA-7/NASA-9, or a reaction type outside ``SUPPORTED``.
+    """
+
+    def __init__(self, source, dtype: torch.dtype = torch.float64):
+        super().__init__()
+        solution = open_solution(source)
+        where = describe(source)
+        _check_reactions(solution, where)
+        if solution.thermo_model != "ideal-gas":
+            raise MechanismError(
+                f"{where}: the phase uses thermo model {solution.thermo_model!r}; kinetix-cantera supports "
+                "'ideal-gas' only (change the phase's 'thermo:' entry or pick an ideal-gas phase)"
+            )
+        species = solution.species()
+        _check_reference_pressure(species, solution.reference_pressure, where)
+        self.source = where
+        self.name = solution.name if is_phase(source) else Path(str(source)).stem
+        self.yaml = canonical_yaml(solution)
+        self.species_names: tuple[str, ...] = tuple(solution.species_names)
+        self.reaction_equations: tuple[str, ...] = tuple(solution.reaction_equations())
+        self.reference_pressure = float(solution.reference_pressure)
+        self.thermo = NasaThermo(species, where, dtype)
+        self.register_buffer("molecular_weights", torch.tensor(solution.molecular_weights, dtype=dtype))
+        self._build_reactions(solution.reactions(), dtype)
+
+    def _build_reactions(self, reactions: list[ct.Reaction], dtype: torch.dtype) -> None:
+        """Group reactions by parameterization and store everything in that grouped (internal) order."""
+        index = {name: k for k, name in enumerate(self.species_names)}
+        by_group: dict[type, tuple[list[int], list]] = defaultdict(lambda: ([], []))
+        for j, reaction in enumerate(reactions):
+            members, rates = by_group[RATE_GROUPS[type(reaction.rate)]]
+            members.append(j)
+            rates.append(reaction.rate)
+        self.groups = torch.nn.ModuleList(group(members, rates, dtype) for group, (members, rates) in by_group.items())
+        order: list[int] = []
+        for group in self.groups:
+            group.first = len(order)
+            order += group.reactions.tolist()
+        internal = [reactions[j] for j in order]
+        self.register_buffer("_cantera_order", torch.argsort(torch.tensor(order, dtype=torch.long)), persistent=False)
+
+        with_third_body = [i for i, r in enumerate(internal) if r.third_body is not None]
+        self.third_bodies = ThirdBodies([internal[i].third_body for i in with_third_body], list(self.species_names), dtype)
+        column = torch.full((len(internal),), len(with_third_body), dtype=torch.long)  # the appended column
+        column[with_third_body] = torch.arange(len(with_third_body))
+        self.register_buffer("_third_body_column", column, persistent=False)
+        self.register_buffer("_third_body_reactions", torch.tensor(with_third_body, dtype=torch.long), persistent=False)
+        mass_action = [r.third_body is not None and r.third_body.mass_action for r in internal]
+        self.register_buffer("_third_body_mass_action", torch.tensor(mass_action, dtype=torch.bool), persistent=False)
+
+        stoichiometry = torch.zeros(len(index), len(internal), dtype=dtype)
+        forward_orders, reverse_orders = [], []
+        for i, reaction in enumerate(internal):
+            reactants = {index[name]: nu for name, nu in reaction.reactants.items()}
+            products = {index[name]: nu for name, nu in reaction.products.items()}
+            for k, nu in reactants.items():
+                stoichiometry[k, i] -= nu
+            for k, nu in products.items():
+                stoichiometry[k, i] += nu
+            forward_orders.append({**reactants, **{index[name]: o for name, o in reaction.orders.items()}})
+            reverse_orders.append(products if reaction.reversible else {})
+        self.register_buffer("_stoichiometry", stoichiometry, persistent=False)
+        # (g_k/RT, ln(P_ref/RT)) @ this = dG0/RT - dn ln(P_ref/RT) = -ln K_c
+        self.register_buffer("_reciprocal_kc_matrix", torch.cat([stoichiometry, -stoichiometry.sum(0, keepdim=True)]),
+                             persistent=False)
+        self.register_buffer("_reversible", torch.tensor([r.reversible for r in internal], dtype=torch.bool),
+                             persistent=False)
+        self.forward_product = ConcentrationProduct(forward_orders, len(index), dtype)
+        self.reverse_product = ConcentrationProduct(reverse_orders, len(index), dtype)
+
+    # ---------------------------------------------------------------- sizes and names
+
+    @property
+    def n_species(self) -> int:
+        return len(self.species_names)
+
+    @property
+    def n_reactions(self) -> int:
+        return len(self.reaction_equations)
+
+    def solution(self) -> ct.Solution:
+        """A fresh ``cantera.Solution`` of this mechanism (rebuilt from :attr:`yaml`)."""
+        return ct.Solution(yaml=self.yaml)
+
+    def extra_repr(self) -> str:
+        return f"source={self.source!r}, n_species={self.n_species}, n_reactions={self.n_reactions}"
+
+    # ---------------------------------------------------------------- state helpers
+
+    def _tensor(self, value) -> torch.Tensor:
+        return torch.as_tensor(value, dtype=self.molecular_weights.dtype, device=self.molecular_weights.device)
+
+    def _broadcast(self, T, P, Y) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``T``, ``P`` ``(...,)`` and ``Y`` ``(..., K)`` as tensors on this module's device, one batch shape."""
+        T, P, Y = self._tensor(T), self._tensor(P), self._tensor(Y)
+        batch = torch.broadcast_shapes(T.shape, P.shape, Y.shape[:-1])
+        return T.expand(batch), P.expand(batch), Y.expand(*batch, self.n_species)
+
+    def _moles_per_mass(self, Y: torch.Tensor) -> torch.Tensor:
+        """``Y_k / W_k`` ``(..., K)`` [kmol/kg]."""
+        return Y / self.molecular_weights
+
+    # ---------------------------------------------------------------- mixture properties
+
+    def mean_molecular_weight(self, Y) -> torch.Tensor:
+        """``1 / sum_k(Y_k / W_k)`` ``(...,)`` [kg/kmol] for mass fractions ``Y`` ``(..., K)``."""
+        return 1.0 / self._moles_per_mass(self._tensor(Y)).sum(dim=-1)
+
+    def mole_fractions(self, Y) -> torch.Tensor:
+        """``X_k = (Y_k / W_k) / sum_j(Y_j / W_j)`` ``(..., K)``."""
+        moles = self._moles_per_mass(self._tensor(Y))
+        return moles / moles.sum(dim=-1, keepdim=True)
+
+    def density(self, T, P, Y) -> torch.Tensor:
+        """Ideal-gas density ``P W / (R T)`` ``(...,)`` [kg/m^3]."""
+        T, P, Y = self._broadcast(T, P, Y)
+        return P * self.mean_molecular_weight(Y) / (GAS_CONSTANT * T)
+
+    def pressure(self, T, density, Y) -> torch.Tensor:
+        """Ideal-gas pressure ``rho R T sum_k(Y_k / W_k)`` ``(...,)`` [Pa]."""
+        T, density, Y = self._broadcast(T, density, Y)
+        return density * GAS_CONSTANT * T * self._moles_per_mass(Y).sum(dim=-1)
+
+    def concentrations(self, T, P, Y) -> torch.Tensor:
+        """Molar concentrations ``C_k = rho Y_k / W_k`` ``(..., K)`` [kmol/m^3]."""
+        T, P, Y = self._broadcast(T, P, Y)
+        return self.density(T, P, Y)[..., None] * self._moles_per_mass(Y)
+
+    # ---------------------------------------------------------------- species thermodynamics
+
+    def standard_cp_R(self, T) -> torch.Tensor:
+        """Standard-state ``cp_k / R`` ``(..., K)`` at ``T`` ``(...,)``."""
+        return self.thermo(self._tensor(T))[0]
+
+    def standard_enthalpies_RT(self, T) -> torch.Tensor:
+        """Standard-state ``h_k / (R T)`` ``(..., K)``."""
+        return self.thermo(self._tensor(T))[1]
+
+    def standard_entropies_R(self, T, P) -> torch.Tensor:
+        """Standard-state ``s_k / R`` ``(..., K)`` at ``T`` and ``P`` (for an ideal gas, at the
+        reference pressure minus ``ln(P / P_ref)``), as Cantera defines it."""
+        T, P = self._tensor(T), self._tensor(P)
+        return self.thermo(T)[2] - torch.log(P / self.reference_pressure)[..., None]
+
+    def standard_gibbs_RT(self, T, P) -> torch.Tensor:
+        """Standard-state ``g_k / (R T) = h/RT - s/R`` ``(..., K)`` at ``T`` and ``P``, as Cantera defines it."""
+        return self.standard_enthalpies_RT(T) - self.standard_entropies_R(T, P)
+
+    def _reference_gibbs_RT(self, T: torch.Tensor) -> torch.Tensor:
+        """``g_k / (R T)`` ``(..., K)`` at the reference pressure."""
+        _, h_RT, s_R = self.thermo(T)
+        return h_RT - s_R
+
+    def partial_molar_enthalpies(self, T) -> torch.Tensor:
+        """Ideal-gas partial molar enthalpies ``h_k`` ``(..., K)`` [J/kmol] (independent of P and Y)."""
+        T = self._tensor(T)
+        return self.thermo(T)[1] * (GAS_CONSTANT * T)[..., None]
+
+    def partial_molar_int_energies(self, T) -> torch.Tensor:
+        """Ideal-gas partial molar internal energies ``u_k = h_k - R T`` ``(..., K)`` [J/kmol]."""
+        T = self._tensor(T)
+        return (self.thermo(T)[1] - 1.0) * (GAS_CONSTANT * T)[..., None]
+
+    def partial_molar_cp(self, T) -> torch.Tensor:
+        """Ideal-gas partial molar heat capacities ``cp_k`` ``(..., K)`` [J/kmol/K]."""
+        return self.thermo(self._tensor(T))[0] * GAS_CONSTANT
+
+    def cp_mole(self, T, Y) -> torch.Tensor:
+        """Mixture ``cp`` ``(...,)`` [J/kmol/K]."""
+        return self.cp_mass(T, Y) * self.mean_molecular_weight(Y)
+
+    def cp_mass(self, T, Y) -> torch.Tensor:
+        """Mixture ``cp = sum_k Y_k cp_k / W_k`` ``(...,)`` [J/kg/K]."""
+        return (self.partial_molar_cp(T) * self._moles_per_mass(self._tensor(Y))).sum(dim=-1)
+
+    def cv_mole(self, T, Y) -> torch.Tensor:
+        """Mixture ``cv = cp - R`` ``(...,)`` [J/kmol/K]."""
+        return self.cp_mole(T, Y) - GAS_CONSTANT
+
+    def cv_mass(self, T, Y) -> torch.Tensor:
+        """Mixture ``cv = cp - R / W`` ``(...,)`` [J/kg/K]."""
+        return self.cp_mass(T, Y) - GAS_CONSTANT / self.mean_molecular_weight(Y)
+
+    def enthalpy_mass(self, T, Y) -> torch.Tensor:
+        """Mixture specific enthalpy ``sum_k Y_k h_k / W_k`` ``(...,)`` [J/kg]."""
+        return (self.partial_molar_enthalpies(T) * self._moles_per_mass(self._tensor(Y))).sum(dim=-1)
+
+    def int_energy_mass(self, T, Y) -> torch.Tensor:
+        """Mixture specific internal energy ``u = h - R T / W`` ``(...,)`` [J/kg]."""
+        return self.enthalpy_mass(T, Y) - GAS_CONSTANT * self._tensor(T) / self.mean_molecular_weight(Y)
+
+    # ---------------------------------------------------------------- kinetics
+
+    def _log_reciprocal_kc(self, T: torch.Tensor, gibbs_RT: torch.Tensor) -> torch.Tensor:
+        """``-ln K_c = dG0/RT - dn ln(P_ref/(R T))`` ``(..., R)``, internal order."""
+        log_standard = torch.log(self.reference_pressure / (GAS_CONSTANT * T))
+        return torch.cat([gibbs_RT, log_standard[..., None]], dim=-1) @ self._reciprocal_kc_matrix
+
+    def _to_cantera(self, values: torch.Tensor) -> torch.Tensor:
+        """Per-reaction ``values`` ``(..., R)`` from internal to Cantera's reaction order."""
+        return take(values, self._cantera_order)
+
+    def equilibrium_constants(self, T) -> torch.Tensor:
+        """Concentration-based ``K_c = exp(-dG0/RT) (P_ref / RT)^dn`` ``(..., R)`` of every reaction."""
+        T = self._tensor(T)
+        return self._to_cantera(torch.exp(-self._log_reciprocal_kc(T, self._reference_gibbs_RT(T))))
+
+    def _third_body(self, concentrations: torch.Tensor) -> torch.Tensor:
+        """Every reaction's third-body concentration ``(..., R)`` [kmol/m^3] (0 without one), internal order."""
+        collider = self.third_bodies(concentrations)
+        return take(torch.cat([collider, torch.zeros_like(collider[..., :1])], dim=-1), self._third_body_column)
+
+    def _forward_constants(self, T: torch.Tensor, P: torch.Tensor, third_body: torch.Tensor) -> torch.Tensor:
+        """``k_f`` ``(..., R)``, internal order, from ``T``, ``P`` ``(...,)`` and ``third_body`` ``(..., R)``."""
+        logT, recipT = torch.log(T), 1.0 / T
+        state = RateState(T=T, logT=logT, recipT=recipT, logP=torch.log(P),
+                          arrhenius_basis=torch.stack([logT, -recipT], dim=-1), third_body=third_body)
+        if not self.groups:
+            return T.new_zeros(*T.shape, 0)
+        return torch.cat([group(state) for group in self.groups], dim=-1)
+
+    def _reverse_ratio(self, T: torch.Tensor, gibbs_RT: torch.Tensor) -> torch.Tensor:
+        """``k_r / k_f = 1 / K_c`` (capped at 1e300) for reversible reactions, 0 otherwise; ``(..., R)``,
+        from reference-pressure ``gibbs_RT`` ``(..., K)``."""
+        reciprocal_kc = torch.exp(self._log_reciprocal_kc(T, gibbs_RT)).clamp(max=BIG)
+        return torch.where(self._reversible, reciprocal_kc, 0.0)
+
+    def _collision(self, third_body: torch.Tensor) -> torch.Tensor:
+        """The factor ``[M]`` of three-body reactions (1 for the others) ``(..., R)``."""
+        return torch.where(self._third_body_mass_action, third_body, 1.0)
+
+    def _internal_rates(self, T, P, Y) -> Rates:
+        """:class:`Rates` in internal reaction order, for broadcast ``T``, ``P``, ``Y``."""
+        concentrations = self.concentrations(T, P, Y)
+        third_body = self._third_body(concentrations)
+        forward_constants = self._forward_constants(T, P, third_body)
+        reverse_constants = forward_constants * self._reverse_ratio(T, self._reference_gibbs_RT(T))
+        collision = self._collision(third_body)
+        forward = forward_constants * collision * self.forward_product(concentrations)
+        reverse = reverse_constants * collision * self.reverse_product(concentrations)
+        return Rates(forward_constants, reverse_constants, forward, reverse)
+
+    def _in_chunks(self, function, T, P, Y):
+        """``function(T, P, Y)`` (a tensor or a tuple of tensors shaped ``(..., n)``) on broadcast
+        inputs. On the CPU a large batch is evaluated in chunks of about ``CHUNK_ELEMENTS / R``
+        states, which keeps the per-reaction temporaries in cache (2-3x faster than one call for
+        10^4 states); other devices get one call. The chunking depends on shapes only."""
+        T, P, Y = self._broadcast(T, P, Y)
+        size = max(1, CHUNK_ELEMENTS // max(self.n_reactions, self.n_species))
+        if T.device.type != "cpu" or T.numel() <= size:
+            return function(T, P, Y)
+        batch = T.shape
+        T, P, Y = T.reshape(-1), P.reshape(-1), Y.reshape(-1, self.n_species)
+        parts = [function(T[i : i + size], P[i : i + size], Y[i : i + size]) for i in range(0, len(T), size)]
+        if isinstance(parts[0], tuple):
+            return type(parts[0])(*(torch.cat(column).reshape(*batch, -1) for column in zip(*parts)))
+        return torch.cat(parts).reshape(*batch, -1)
+
+    def rates(self, T, P, Y) -> Rates:
+        """Rate constants and rates of progress of every reaction in one pass (see :class:`Rates`)."""
+        return Rates(*map(self._to_cantera, self._in_chunks(self._internal_rates, T, P, Y)))
+
+    def forward_rate_constants(self, T, P, Y) -> torch.Tensor:
+        """``k_f`` ``(..., R)`` in kmol, m^3, s units; excludes the third-body concentration of
+        three-body reactions, includes the falloff of falloff reactions (Cantera 3's convention)."""
+        return self.rates(T, P, Y).forward_constants
+
+    def reverse_rate_constants(self, T, P, Y) -> torch.Tensor:
+        """``k_r = k_f / K_c`` ``(..., R)`` for reversible reactions (``1/K_c`` capped at 1e300), 0 otherwise."""
+        return self.rates(T, P, Y).reverse_constants
+
+    def forward_rates_of_progress(self, T, P, Y) -> torch.Tensor:
+        """``q_f`` ``(..., R)`` [kmol/m^3/s]."""
+        return self.rates(T, P, Y).forward
+
+    def reverse_rates_of_progress(self, T, P, Y) -> torch.Tensor:
+        """``q_r`` ``(..., R)`` [kmol/m^3/s]."""
+        return self.rates(T, P, Y).reverse
+
+    def net_rates_of_progress(self, T, P, Y) -> torch.Tensor:
+        """``q = q_f - q_r`` ``(..., R)`` [kmol/m^3/s]."""
+        rates = self.rates(T, P, Y)
+        return rates.forward - rates.reverse
+
+    def net_production_rates(self, T, P, Y) -> torch.Tensor:
+        """``omega_k = sum_j nu_kj q_j`` ``(..., K)`` [kmol/m^3/s]."""
+        return self._in_chunks(self._net_production_rates, T, P, Y)
+
+    def _net_production_rates(self, T, P, Y) -> torch.Tensor:
+        rates = self._internal_rates(T, P, Y)
+        return (rates.forward - rates.reverse) @ self._stoichiometry.T
+
+
+def _check_reactions(solution, where: str) -> None:
+    """Raise naming every reaction whose type has no torch implementation."""
+    unsupported = [
+        f"reaction {j} '{reaction.equation}' ({reaction.reaction_type})"
+        for j, reaction in enumerate(solution.reactions())
+        if type(reaction.rate) not in RATE_GROUPS
+    ]
+    if unsupported:
+        listing = "; ".join(unsupported[:10]) + (f"; and {len(unsupported) - 10} more" if len(unsupported) > 10 else "")
+        raise MechanismError(
+            f"{where}: {len(unsupported)} reaction(s) of a type kinetix-cantera does not support: {listing}. "
+            f"Supported: {SUPPORTED}. Remove or refit these reactions, or evaluate the mechanism with Cantera itself"
+        )
+
+
+def _check_reference_pressure(species: list[ct.Species], reference: float, where: str) -> None:
+    for sp in species:
+        if not math.isclose(sp.thermo.reference_pressure, reference, rel_tol=1e-12):
+            raise MechanismError(
+                f"{where}: species {sp.name!r} has reference pressure {sp.thermo.reference_pressure} Pa, "
+                f"the phase {reference} Pa; give all species one reference pressure"
+            )
