@@ -93,6 +93,7 @@ def _adjoint_interval(solver, problem, records, tolerances, params, param_grads,
     gradient to ``param_grads`` in place."""
     func = problem.func
     jacobian = problem.jac or (lambda t, y: autodiff_jacobian(func, t, y))
+    rtol, atol = tolerances
 
     def state(s):
         """Forward state at time ``-s``; ``s`` ``(B, 1)``."""
@@ -106,9 +107,14 @@ def _adjoint_interval(solver, problem, records, tolerances, params, param_grads,
         return (adjoint_jacobian(s, lam) @ lam.unsqueeze(-1)).squeeze(-1)
 
     def adjoint_time_derivative(s, lam):
-        """Central difference in time: the forward solution is only piecewise smooth anyway."""
-        delta = 1e-7 * s.abs().clamp(min=1e-7)
-        return (adjoint_rhs(s + delta, lam) - adjoint_rhs(s - delta, lam)) / (2 * delta)
+        """``-(dJ/dt)^T lambda`` by a central difference along the forward trajectory
+        (``y +- delta f``), with ``delta`` a small fraction of the fastest local time scale."""
+        t, y = -s, state(s)
+        slope = func(t, y)
+        local = ((y.abs() + problem.atol) / slope.abs().clamp(min=1e-300)).amin(dim=-1, keepdim=True)
+        delta = 1e-6 * torch.minimum(local, t.abs().clamp(min=1.0))
+        change = jacobian(t + delta, y + delta * slope) - jacobian(t - delta, y - delta * slope)
+        return -((change / (2 * delta).unsqueeze(-1)).transpose(-1, -2) @ lam.unsqueeze(-1)).squeeze(-1)
 
     def quadrature(accepted, s_old, s_new, lam_old, lam_new, q):
         if not params:
@@ -125,13 +131,15 @@ def _adjoint_interval(solver, problem, records, tolerances, params, param_grads,
                 if grad is not None:
                     total += grad
 
-    rtol, atol = tolerances
     adjoint = Problem(adjoint_rhs, lam.detach(), torch.tensor([-t_from, -t_to], dtype=lam.dtype, device=lam.device),
                       rtol, atol, adjoint_jacobian, problem.max_steps, None, False, dict(problem.options),
                       adjoint_time_derivative)
     with torch.no_grad():
         solution = solver.integrate(adjoint, on_step=quadrature)
     if not solution.success:
-        raise SolverError(f"the adjoint solve failed between t = {t_to:g} and {t_from:g}; "
+        from .base import Status
+
+        reason = Status(int(solution.status[solution.status != 0][0])).describe()
+        raise SolverError(f"the adjoint solve failed ({reason}) between t = {t_to:g} and {t_from:g}; "
                           "loosen adjoint_rtol/adjoint_atol or use backpropagation (adjoint=False)")
     return solution.ys[-1]

@@ -110,14 +110,21 @@ class _Integration:
         self.e = coefficients(tableau.e)
         self.H = coefficients(tableau.H)
         self.evaluations_per_step = 1 + len(set(self.reuse[1:]) - {0}) + (0 if problem.autonomous else 1)
-        self.jacobian = problem.jac or (lambda t, y: autodiff_jacobian(problem.func, t, y))
-        self.time_derivative = problem.time_derivative or (lambda t, y: autodiff_time_derivative(problem.func, t, y))
+        # internally time runs from 0 (t - t_out[0]), so that small steps stay representable far
+        # from the origin; callbacks see absolute times
+        self.origin = problem.t[0]
+        func, jac, time_derivative = problem.func, problem.jac, problem.time_derivative
+        self.func = lambda t, y: func(t + self.origin, y)
+        self.jacobian = ((lambda t, y: jac(t + self.origin, y)) if jac is not None
+                         else (lambda t, y: autodiff_jacobian(self.func, t, y)))
+        self.time_derivative = ((lambda t, y: time_derivative(t + self.origin, y)) if time_derivative is not None
+                                else (lambda t, y: autodiff_time_derivative(self.func, t, y)))
         if options.get("compile"):
             step = _compiled(_Integration.step)
             self.step = lambda t, y, h, f0: step(self, t, y, h, f0)
 
     def rhs(self, t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return self.problem.func(t.unsqueeze(-1), y)
+        return self.func(t.unsqueeze(-1), y)
 
     def error_norm(self, error, y, y_new):
         scale = self.problem.atol + self.problem.rtol * torch.maximum(y.abs(), y_new.abs())
@@ -193,12 +200,12 @@ class _Integration:
         problem = self.problem
         y = problem.y0
         batch = y.shape[0]
-        t_out = problem.t
+        t_out = problem.t - self.origin
         dense = DenseOutput(t_out, y)
         zeros = torch.zeros(batch, dtype=torch.long, device=self.device)
         t = torch.full((batch,), float(t_out[0]), dtype=self.dtype, device=self.device)
         if len(t_out) == 1:
-            return Solution(dense.values.transpose(0, 1), SolverStats.zeros(batch, self.device), zeros, t)
+            return Solution(dense.values.transpose(0, 1), SolverStats.zeros(batch, self.device), zeros, t + self.origin)
         t_end = torch.full_like(t, float(t_out[-1]))
         f0 = self.rhs(t, y)
         if problem.first_step is not None:
@@ -220,7 +227,7 @@ class _Integration:
                 state, accept, t_new = control(state, settings, err.detach(), finite, final)
             dense.records.record(accept, t_old, t_new, y, y_new, q)
             if self.on_step is not None:
-                self.on_step(accept, t_old, t_new, y, y_new, q)
+                self.on_step(accept, t_old + self.origin, t_new + self.origin, y, y_new, q)
             y = torch.where(accept.unsqueeze(-1), y_new, y)
             iteration += 1
             if len(dense.records) >= self.flush_every:
@@ -233,7 +240,7 @@ class _Integration:
         stats = SolverStats(state.accepted, state.attempts - state.accepted,
                             initial_evaluations + state.attempts * self.evaluations_per_step,
                             state.attempts.clone(), state.attempts.clone())
-        return Solution(dense.values.transpose(0, 1), stats, state.status, state.t)
+        return Solution(dense.values.transpose(0, 1), stats, state.status, state.t + self.origin)
 
 
 @dataclass

@@ -46,6 +46,7 @@ class SolverConfig:
     eval_atol: float = 1e-10          # relative to each species' y_scale
     max_steps: int = 5000
     adjoint: bool = False
+    compile: bool = False             # torch.compile the solver step
 
 
 @dataclass

@@ -167,7 +167,8 @@ class _Run:
         rtol, atol = (solver.rtol, solver.atol) if tolerance == "train" else (solver.eval_rtol, solver.eval_atol)
         solution = kinetix.solve(self.field, self.dataset.y0[index], self.times[: self.offset + horizon],
                                  method=solver.method, rtol=rtol, atol=atol * self.y_scale,
-                                 max_steps=solver.max_steps, adjoint=solver.adjoint, raise_on_failure=False)
+                                 max_steps=solver.max_steps, adjoint=solver.adjoint, raise_on_failure=False,
+                                 options={"compile": True} if solver.compile else None)
         pred = solution.ys[self.offset:].transpose(0, 1)  # (B, horizon, n)
         target = self.dataset.y[index, :horizon]
         return self.loss_fn(pred, target, self.loss_scale), solution
@@ -215,6 +216,7 @@ class _Run:
                 grad_norm, failures = float("nan"), failures + 1
                 self.schedule.step()
                 if failures >= MAX_FAILED_EPOCHS:
+                    self._write_history()
                     raise KinetixError(f"training diverged: {failures} epochs in a row the solver failed "
                                        "(lower optimizer.lr, raise solver.max_steps, or use a curriculum)")
             row = {"epoch": epoch, "loss": float(loss.detach()), "grad_norm": grad_norm,

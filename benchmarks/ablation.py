@@ -1,0 +1,105 @@
+"""Ablation of the stiff-neural-ODE recipe on Robertson: remove one ingredient at a time.
+
+    .venv/bin/python benchmarks/ablation.py [--epochs 1000] [--out out/ablation]
+
+Variants, all with the same epoch budget and seed: (a) the full recipe (docs/examples/robertson.toml),
+(b) no output scaling, (c) no loss scaling, (d) a shallow tanh network, (e) an explicit solver
+(dopri5) with a step budget. Prints the final losses (judged independently, at tight tolerance)
+and writes a figure of the loss curves.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import csv
+import time
+from pathlib import Path
+
+from common import REPO, machine, table
+
+import kinetix
+from kinetix.data.generate import generate_dataset
+from kinetix.evaluation import evaluate_surrogate
+from kinetix.plugins import get_catalog
+from kinetix.training import read_config
+
+VARIANTS = {
+    "(a) full recipe": {},
+    "(b) no output scaling": {"network": {"output_scale": "none"}},
+    "(c) no loss scaling": {"loss": {"scale": "none"}},
+    "(d) shallow tanh network": {"network": {"width": 30, "depth": 1, "activation": "tanh"}},
+    "(e) explicit solver (dopri5)": {"solver": {"method": "dopri5", "max_steps": 2000}},
+}
+
+
+def merged(base: dict, override: dict) -> dict:
+    result = copy.deepcopy(base)
+    for key, value in override.items():
+        if isinstance(value, dict):
+            result[key] = {**result.get(key, {}), **value}
+        else:
+            result[key] = value
+    return result
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--epochs", type=int, default=1000)
+    parser.add_argument("--config", type=Path, default=REPO / "docs" / "examples" / "robertson.toml")
+    parser.add_argument("--out", type=Path, default=REPO / "out" / "ablation")
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    print(f"machine: {machine()}\n")
+    data_path = args.out / "robertson.h5"
+    if not data_path.exists():
+        generate_dataset(kinetix.load_mechanism("robertson"), data_path, progress=False)
+    data = kinetix.load_dataset(data_path)
+    base = read_config(args.config)
+    base["epochs"] = args.epochs
+    rows, curves = [], {}
+    for name, override in VARIANTS.items():
+        config = merged(base, override)
+        folder = args.out / name.split(")")[0].strip("(")
+        began = time.perf_counter()
+        try:
+            trainer = get_catalog()["trainer"].get(config.get("trainer", "stiff"))(config)
+            trainer.train(data, folder, force=True, progress=False)
+            result = evaluate_surrogate(kinetix.Surrogate.load(folder / "surrogate"), data)["scaled_mae"]
+            outcome = "finished"
+        except kinetix.KinetixError as error:
+            result, outcome = float("nan"), f"stopped: {error}"
+        history = []
+        if (folder / "history.csv").exists():
+            with open(folder / "history.csv") as f:
+                history = list(csv.DictReader(f))
+        curves[name] = [(int(row["epoch"]), float(row["loss"])) for row in history]
+        rows.append({"variant": name, "epochs run": len(history), "wall s": time.perf_counter() - began,
+                     "final training loss": float(history[-1]["loss"]) if history else float("nan"),
+                     "scaled MAE (independent)": result, "outcome": outcome})
+    print(table(rows, ["variant", "epochs run", "wall s", "final training loss", "scaled MAE (independent)", "outcome"]))
+    plot(curves, args.out / "ablation.png")
+    print(f"\nfigure: {args.out / 'ablation.png'}")
+
+
+def plot(curves: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(7, 4))
+    for name, points in curves.items():
+        if points:
+            axis.semilogy(*zip(*points), label=name)
+    axis.set_xlabel("epoch")
+    axis.set_ylabel("training loss (scaled MAE)")
+    axis.set_title("Robertson: the recipe with one ingredient removed")
+    axis.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,105 @@
+"""Training benchmarks: reproduce the paper's Robertson and POLLU results, and generalisation.
+
+    .venv/bin/python benchmarks/training.py robertson --seeds 0 1 2
+    .venv/bin/python benchmarks/training.py pollu
+    .venv/bin/python benchmarks/training.py robertson-generalisation
+    .venv/bin/python benchmarks/training.py pollu-generalisation
+
+Each case generates its data, trains with the case's configuration (docs/examples/), and judges
+the saved surrogate independently: integrated from the initial states at tight tolerance and
+compared with the reference data. Prints a Markdown table; docs/results.md records a run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+from common import REPO, machine, table
+
+import kinetix
+from kinetix.data.generate import generate_dataset
+from kinetix.evaluation import evaluate_surrogate
+from kinetix.plugins import get_catalog
+from kinetix.training import read_config
+
+CASES = {
+    # name: (mechanism, training trajectories, held-out trajectories, config, target)
+    "robertson": ("robertson", 1, 0, "robertson.toml", 5e-3),
+    "pollu": ("pollu", 1, 0, "pollu.toml", 3e-3),
+    "robertson-generalisation": ("robertson", 32, 32, "robertson-generalisation.toml", 1e-2),
+    "pollu-generalisation": ("pollu", 32, 32, "pollu-generalisation.toml", 1e-2),
+}
+
+
+def datasets(case: str, out: Path) -> tuple[Path, Path | None]:
+    mechanism, n_train, n_test, _, _ = CASES[case]
+    mech = kinetix.load_mechanism(mechanism)
+    train = out / f"{case}-train.h5"
+    if not train.exists():
+        generate_dataset(mech, train, trajectories=n_train, seed=0, progress=False)
+    test = None
+    if n_test:
+        test = out / f"{case}-test.h5"
+        if not test.exists():
+            generate_dataset(mech, test, trajectories=n_test, seed=1, progress=False)
+    return train, test
+
+
+def first_epoch_below(history: list[dict], threshold: float):
+    for row in history:
+        if float(row["loss"]) <= threshold:
+            return int(row["epoch"]) + 1, float(row["seconds"])
+    return None, None
+
+
+def run(case: str, seed: int, out: Path, config_path: Path | None, epochs: int | None) -> dict:
+    _, _, _, config_name, target = CASES[case]
+    train_path, test_path = datasets(case, out)
+    config = read_config(config_path or REPO / "docs" / "examples" / config_name)
+    config["seed"] = seed
+    if epochs is not None:
+        config["epochs"] = epochs
+    trainer = get_catalog()["trainer"].get(config.get("trainer", "stiff"))(config)
+    began = time.perf_counter()
+    run_dir = out / f"{case}-seed{seed}"
+    trainer.train(kinetix.load_dataset(train_path), run_dir, force=True, progress=False)
+    wall = time.perf_counter() - began
+    surrogate = kinetix.Surrogate.load(run_dir / "surrogate")
+    history = _history(run_dir / "history.csv")
+    epochs_to, seconds_to = first_epoch_below(history, target)
+    row = {"case": case, "seed": seed, "epochs": len(history), "wall s": wall,
+           f"epochs to loss <= target": epochs_to if epochs_to else "not reached",
+           "seconds to target": seconds_to if seconds_to else "",
+           "target": target,
+           "train MAE (independent)": evaluate_surrogate(surrogate, kinetix.load_dataset(train_path))["scaled_mae"]}
+    if test_path is not None:
+        row["held-out MAE (independent)"] = evaluate_surrogate(surrogate, kinetix.load_dataset(test_path))["scaled_mae"]
+    return row
+
+
+def _history(path: Path) -> list[dict]:
+    import csv
+
+    with open(path) as f:
+        return list(csv.DictReader(f))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("case", choices=sorted(CASES))
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--config", type=Path, help="override the case's configuration file")
+    parser.add_argument("--epochs", type=int, help="override the number of epochs")
+    parser.add_argument("--out", type=Path, default=REPO / "out" / "benchmarks")
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    print(f"machine: {machine()}\n")
+    rows = [run(args.case, seed, args.out, args.config, args.epochs) for seed in args.seeds]
+    columns = list(dict.fromkeys(key for row in rows for key in row))
+    print(table(rows, columns))
+
+
+if __name__ == "__main__":
+    main()
