@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from .errors import KinetixError
+from .errors import ConfigError, KinetixError
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -64,12 +64,37 @@ def solvers():
     _listing("solver")
 
 
+def _option_value(text: str):
+    """An ``--option`` value: an integer or a number when it reads as one, else the text."""
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            continue
+    return text
+
+
+def _mechanism_options(items: tuple[str, ...]) -> dict:
+    options = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--option {item!r}: expected KEY=VALUE, e.g. --option pressure=101325")
+        options[key.strip()] = _option_value(value.strip())
+    return options
+
+
 @cli.command()
 @click.argument("mechanism")
 @click.option("--out", "-o", required=True, type=click.Path(dir_okay=False, path_type=Path), help="HDF5 file to write.")
+@click.option("--conditions", "conditions_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="TOML table of initial conditions (a grid or random draws) and output times; one trajectory "
+                   "per row (see docs/cantera.md).")
+@click.option("--option", "option_items", multiple=True, metavar="KEY=VALUE",
+              help="Mechanism option (e.g. for cantera:..., --option fuel=H2); repeatable; numbers are parsed.")
 @click.option("--trajectories", "-n", default=1, show_default=True, type=click.IntRange(min=1),
               help="Number of trajectories; more than one samples perturbed initial states.")
-@click.option("--seed", default=0, show_default=True, type=int, help="Seed of the initial-state sampler.")
+@click.option("--seed", type=int, help="Seed of the initial-state sampler [default: 0].")
 @click.option("--perturb", multiple=True, metavar="SPEC",
               help="NAME=LOW:HIGH (uniform range of one component) or F (relative spread of the others); repeatable.")
 @click.option("--balance", metavar="NAME", help="Component that keeps the total amount of the default state.")
@@ -78,19 +103,32 @@ def solvers():
 @click.option("--atol", default=None, type=float, help="Absolute tolerance [default: 1e-12].")
 @click.option("--force", is_flag=True, help="Replace OUT if it exists.")
 @click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
-def generate(mechanism, out, trajectories, seed, perturb, balance, method, rtol, atol, force, no_progress):
+def generate(mechanism, out, conditions_path, option_items, trajectories, seed, perturb, balance, method, rtol, atol,
+             force, no_progress):
     """Integrate MECHANISM (name or YAML file) and write a trajectory dataset to OUT."""
-    from .data.generate import DEFAULT_ATOL, DEFAULT_RTOL, generate_dataset
+    from .data.conditions import read_conditions
+    from .data.generate import DEFAULT_ATOL, DEFAULT_RTOL, generate_dataset, generate_from_conditions
     from .data.sampling import parse_perturbation
     from .loading import load_mechanism
 
-    perturbation = parse_perturbation(perturb, balance) if (perturb or balance) else None
-    mech = load_mechanism(mechanism)
-    path = generate_dataset(
-        mech, out, trajectories=trajectories, seed=seed, perturbation=perturbation, method=method,
-        rtol=DEFAULT_RTOL if rtol is None else rtol, atol=DEFAULT_ATOL if atol is None else atol,
-        force=force, progress=not no_progress,
-    )
+    options = _mechanism_options(option_items)
+    tolerances = {"rtol": DEFAULT_RTOL if rtol is None else rtol, "atol": DEFAULT_ATOL if atol is None else atol}
+    if conditions_path is not None:
+        clashing = [flag for flag, given in (("--trajectories", trajectories != 1), ("--seed", seed is not None),
+                                             ("--perturb", bool(perturb)), ("--balance", balance is not None)) if given]
+        if clashing:
+            raise ConfigError(f"--conditions sets the trajectories; drop {', '.join(clashing)} (a random table's "
+                              "seed is the file's 'seed')")
+        conditions = read_conditions(conditions_path)
+        mech = load_mechanism(mechanism, **{**conditions.options, **options})
+        path = generate_from_conditions(mech, conditions, out, method=method, force=force, progress=not no_progress,
+                                        **tolerances)
+    else:
+        perturbation = parse_perturbation(perturb, balance) if (perturb or balance) else None
+        mech = load_mechanism(mechanism, **options)
+        path = generate_dataset(mech, out, trajectories=trajectories, seed=0 if seed is None else seed,
+                                perturbation=perturbation, method=method, force=force, progress=not no_progress,
+                                **tolerances)
     click.echo(f"wrote {path} ({path.stat().st_size / 1024:.1f} KiB)")
 
 

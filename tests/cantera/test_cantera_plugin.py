@@ -22,8 +22,9 @@ def test_registered_by_the_installed_distribution(catalog):
     info = catalog.plugins["cantera"]
     assert info.error is None
     assert info.distribution == "kinetix-cantera"
-    assert info.hooks == ["register_mechanisms"]
+    assert info.hooks == ["register_mechanisms", "register_solvers"]
     assert "cantera" in catalog["mechanism"]
+    assert "cantera" in catalog["solver"]
 
 
 def test_load_mechanism(catalog):

@@ -10,9 +10,10 @@
 """
 
 from .kinetics import Kinetics
-from .plugin import register_mechanisms
+from .plugin import register_mechanisms, register_solvers
 from .reactor import ReactorMechanism
+from .reference import CanteraSolver
 
 __version__ = "0.1.0"
 
-__all__ = ["Kinetics", "ReactorMechanism", "register_mechanisms"]
+__all__ = ["CanteraSolver", "Kinetics", "ReactorMechanism", "register_mechanisms", "register_solvers"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import cantera as ct
 import torch
 
-from .rate_group import RateGroup, RateState
+from .rate_group import RateGroup, RateSlopes, RateState
 
 
 class ArrheniusCoefficients(torch.nn.Module):
@@ -23,6 +23,11 @@ class ArrheniusCoefficients(torch.nn.Module):
         """``A exp(b ln T - (Ea/R)/T)`` ``(..., n)``; a negative ``A`` gives a negative value, as in Cantera."""
         return self.A * torch.exp(state.arrhenius_basis @ self.exponents)
 
+    def slope(self, state: RateState, k: torch.Tensor) -> torch.Tensor:
+        """``dk/dT = k (b + (Ea/R)/T) / T`` ``(..., n)`` given ``k = self(state)``."""
+        basis = torch.stack([torch.ones_like(state.recipT), state.recipT], dim=-1)
+        return k * (basis @ self.exponents) * state.recipT[..., None]
+
 
 class ArrheniusRates(RateGroup):
     """Elementary and three-body reactions with one Arrhenius expression each. (The third-body
@@ -36,3 +41,8 @@ class ArrheniusRates(RateGroup):
 
     def forward(self, state: RateState) -> torch.Tensor:
         return self.rate(state)
+
+    def slopes(self, state: RateState) -> RateSlopes:
+        k = self.rate(state)
+        zero = torch.zeros_like(k)
+        return RateSlopes(k, self.rate.slope(state, k), zero, zero)

@@ -12,7 +12,7 @@ import math
 import cantera as ct
 import torch
 
-from .rate_group import RateGroup, RateState
+from .rate_group import RateGroup, RateSlopes, RateState
 
 
 def chebyshev_polynomials(x: torch.Tensor, count: int) -> torch.Tensor:
@@ -21,6 +21,15 @@ def chebyshev_polynomials(x: torch.Tensor, count: int) -> torch.Tensor:
     while len(polynomials) < count:
         polynomials.append(2 * x * polynomials[-1] - polynomials[-2])
     return torch.stack(polynomials[:count], dim=-1)
+
+
+def chebyshev_slopes(x: torch.Tensor, polynomials: torch.Tensor) -> torch.Tensor:
+    """``T_t'(x)`` for the ``polynomials`` ``(*x.shape, count)`` of :func:`chebyshev_polynomials`:
+    ``T_0' = 0``, ``T_1' = 1``, ``T_(t+1)' = 2 T_t + 2 x T_t' - T_(t-1)'``."""
+    slopes = [torch.zeros_like(x), torch.ones_like(x)]
+    for t in range(1, polynomials.shape[-1] - 1):
+        slopes.append(2 * polynomials[..., t] + 2 * x * slopes[-1] - slopes[-2])
+    return torch.stack(slopes[: polynomials.shape[-1]], dim=-1)
 
 
 class ChebyshevRates(RateGroup):
@@ -45,11 +54,28 @@ class ChebyshevRates(RateGroup):
         self.register_buffer("coefficients", coefficients)
         self.register_buffer("reduced", torch.tensor(reduced, dtype=dtype))
 
-    def forward(self, state: RateState) -> torch.Tensor:
+    def _polynomials(self, state: RateState):
+        """``(T~, P~)`` ``(..., n)`` and their polynomials ``(..., n, NT)``, ``(..., n, NP)``."""
         t_offset, t_scale, p_offset, p_scale = self.reduced.unbind(-1)
         reduced_t = (2 * state.recipT[..., None] + t_offset) * t_scale
         reduced_p = (2 * state.logP[..., None] / math.log(10.0) + p_offset) * p_scale
-        phi_t = chebyshev_polynomials(reduced_t, self.coefficients.shape[1])  # (..., n, NT)
-        phi_p = chebyshev_polynomials(reduced_p, self.coefficients.shape[2])  # (..., n, NP)
-        log10_k = torch.einsum("...nt,ntp,...np->...n", phi_t, self.coefficients, phi_p)
-        return torch.pow(10.0, log10_k)
+        return (reduced_t, reduced_p, chebyshev_polynomials(reduced_t, self.coefficients.shape[1]),
+                chebyshev_polynomials(reduced_p, self.coefficients.shape[2]))
+
+    def _series(self, phi_t: torch.Tensor, phi_p: torch.Tensor) -> torch.Tensor:
+        """``sum_tp a_tp phi_t phi_p`` ``(..., n)``."""
+        return torch.einsum("...nt,ntp,...np->...n", phi_t, self.coefficients, phi_p)
+
+    def forward(self, state: RateState) -> torch.Tensor:
+        _, _, phi_t, phi_p = self._polynomials(state)
+        return torch.pow(10.0, self._series(phi_t, phi_p))
+
+    def slopes(self, state: RateState) -> RateSlopes:
+        reduced_t, reduced_p, phi_t, phi_p = self._polynomials(state)
+        k = torch.pow(10.0, self._series(phi_t, phi_p))
+        along_t = self._series(chebyshev_slopes(reduced_t, phi_t), phi_p)
+        along_p = self._series(phi_t, chebyshev_slopes(reduced_p, phi_p))
+        t_scale, p_scale = self.reduced[:, 1], self.reduced[:, 3]
+        # d T~/dT = -2 t_scale / T^2; d P~/d ln P = 2 p_scale / ln 10; dk = k ln 10 d log10 k
+        dk_dT = k * math.log(10.0) * along_t * (-2.0 * t_scale * state.recipT[..., None] ** 2)
+        return RateSlopes(k, dk_dT, torch.zeros_like(k), k * along_p * 2.0 * p_scale)

@@ -2,25 +2,23 @@
 
 Exact partial derivatives, assembled per state:
 
-- rate constants: one forward-mode pass over the rate parameterizations along ``T``, ``[M]``
-  (each reaction's rate constant depends only on its own ``[M]``, so one direction covers all
-  falloff reactions) and, at constant volume, ``P``; equilibrium constants from the species
-  enthalpies (``d ln K_c / dT = (dH0/RT - dn) / T``);
+- rate constants: the analytic partial derivatives of every parameterization along ``T``, each
+  reaction's own ``[M]`` and ``ln P`` (:meth:`RateGroup.slopes`); equilibrium constants from the
+  species enthalpies (``d ln K_c / dT = (dH0/RT - dn) / T``);
 - mass-action products: leave-one-out products, exact also at zero concentration;
 - third bodies: the collision efficiencies;
 - thermodynamics: ``cp``, ``h``, ``u`` and ``d cp / dT`` of the NASA polynomials.
 
 The mass-action part of ``d omega / d C`` is accumulated sparsely, one term per (species,
 reaction, factor) with a nonzero stoichiometric coefficient, already scaled by ``W_k / W_l`` so
-that the species block of the Jacobian needs one rank-one correction. For gri30 at a batch of 256
-the whole Jacobian costs about ten right-hand sides, twenty times less than ``K + 1`` forward-mode
-passes.
+that the species block of the Jacobian needs one rank-one correction. No forward-mode autodiff is used
+(torch's forward mode runs through Python decompositions and costs tens of times a plain
+evaluation).
 """
 
 from __future__ import annotations
 
 import torch
-from torch.func import jvp
 
 from .kinetics import BIG, GAS_CONSTANT, Kinetics
 
@@ -64,27 +62,17 @@ class ReactorJacobian(torch.nn.Module):
         """``d rhs / d y`` ``(..., K+1, K+1)`` of ``reactor`` (a :class:`~kinetix_cantera.ReactorMechanism`)."""
         kinetics = reactor.kinetics
         nu, W = kinetics._stoichiometry, kinetics.molecular_weights
-        T, Y = y[..., 0], y[..., 1:]
-        moles = Y / W  # kmol/kg
-        total = moles.sum(dim=-1)
-        cp_R, h_RT, s_R = kinetics.thermo(T)
+        s = reactor.state(y)
+        T, P, density, total, moles, concentrations = s.T, s.P, s.density, s.total, s.moles, s.concentrations
+        h_RT, energies, heat_capacities = s.h_RT, s.energies, s.heat_capacities
         RT = GAS_CONSTANT * T
         constant_pressure = reactor.reactor == "const-pressure"
-        if constant_pressure:
-            P = reactor.pressure.expand_as(T)
-            density = P / (RT * total)
-            energies, heat_capacities = h_RT * RT[..., None], cp_R * GAS_CONSTANT  # J/kmol, J/kmol/K
-        else:
-            density = reactor.density.expand_as(T)
-            P = density * RT * total
-            energies, heat_capacities = (h_RT - 1.0) * RT[..., None], (cp_R - 1.0) * GAS_CONSTANT
-        concentrations = density[..., None] * moles
 
         # rates of progress and their partial derivatives
         third_body = kinetics._third_body(concentrations)
         collision = kinetics._collision(third_body)
-        ratio = kinetics._reverse_ratio(T, h_RT - s_R)
-        k, dk_dT, dk_dM, dk_dP = _rate_constant_derivatives(kinetics, T, P, third_body, not constant_pressure)
+        ratio = kinetics._reverse_ratio(T, h_RT - s.s_R)
+        k, dk_dT, dk_dM, dk_dlogP = kinetics._forward_constant_slopes(T, P, third_body)
         forward_product = kinetics.forward_product(concentrations)
         reverse_product = kinetics.reverse_product(concentrations)
         net_product = forward_product - ratio * reverse_product  # q = collision * k * net_product
@@ -124,10 +112,10 @@ class ReactorJacobian(torch.nn.Module):
             column_Y = (omega_dT + omega / T[..., None]) * W / density[..., None]
             d_denominator_T = density * (heat_slope - heat / T)
         else:
-            omega_P = (collision * dk_dP * net_product) @ nu.T
+            omega_P = (collision * dk_dlogP * net_product) @ nu.T / P[..., None]
             block_Y = B + (W * omega_P * RT[..., None])[..., :, None] / W
             d_numerator_Y = density[..., None] * (energies_B + (RT * (energies * omega_P).sum(-1))[..., None] / W)
-            d_density_Y = torch.zeros_like(Y)
+            d_density_Y = torch.zeros_like(moles)
             omega_dT = omega_T + omega_P * (P / T)[..., None]
             column_Y = omega_dT * W / density[..., None]
             d_denominator_T = density * heat_slope
@@ -137,17 +125,3 @@ class ReactorJacobian(torch.nn.Module):
         corner = -d_numerator_T / denominator + numerator / denominator**2 * d_denominator_T
         top = torch.cat([corner[..., None], row_T], dim=-1)
         return torch.cat([top[..., None, :], torch.cat([column_Y[..., :, None], block_Y], dim=-1)], dim=-2)
-
-
-def _rate_constant_derivatives(kinetics: Kinetics, T, P, third_body, pressure: bool):
-    """``k_f`` and its derivatives along ``T``, each reaction's own ``[M]`` and (if ``pressure``)
-    ``P``, each ``(..., R)``: one forward-mode pass over the directions stacked as a batch."""
-    n = 3 if pressure else 2
-    primals = [x.expand(n, *x.shape).clone() for x in (T, P, third_body)]
-    tangents = [torch.zeros_like(x) for x in primals]
-    tangents[0][0] = 1.0
-    tangents[2][1] = 1.0
-    if pressure:
-        tangents[1][2] = 1.0
-    k, dk = jvp(kinetics._forward_constants, tuple(primals), tuple(tangents))
-    return k[0], dk[0], dk[1], dk[2] if pressure else None

@@ -16,7 +16,7 @@ from .chebyshev import ChebyshevRates
 from .concentration_product import ConcentrationProduct
 from .falloff import FalloffRates, SriFalloff, TroeFalloff, TsangFalloff
 from .plog import PlogRates
-from .rate_group import RateState, take
+from .rate_group import RateSlopes, RateState, take
 from .source import canonical_yaml, describe, is_phase, open_solution
 from .thermo import NasaThermo
 from .third_body import ThirdBodies
@@ -282,14 +282,26 @@ class Kinetics(torch.nn.Module):
         collider = self.third_bodies(concentrations)
         return take(torch.cat([collider, torch.zeros_like(collider[..., :1])], dim=-1), self._third_body_column)
 
+    def _rate_state(self, T: torch.Tensor, P: torch.Tensor, third_body: torch.Tensor) -> RateState:
+        logT, recipT = torch.log(T), 1.0 / T
+        return RateState(T=T, logT=logT, recipT=recipT, logP=torch.log(P),
+                         arrhenius_basis=torch.stack([logT, -recipT], dim=-1), third_body=third_body)
+
     def _forward_constants(self, T: torch.Tensor, P: torch.Tensor, third_body: torch.Tensor) -> torch.Tensor:
         """``k_f`` ``(..., R)``, internal order, from ``T``, ``P`` ``(...,)`` and ``third_body`` ``(..., R)``."""
-        logT, recipT = torch.log(T), 1.0 / T
-        state = RateState(T=T, logT=logT, recipT=recipT, logP=torch.log(P),
-                          arrhenius_basis=torch.stack([logT, -recipT], dim=-1), third_body=third_body)
         if not self.groups:
             return T.new_zeros(*T.shape, 0)
+        state = self._rate_state(T, P, third_body)
         return torch.cat([group(state) for group in self.groups], dim=-1)
+
+    def _forward_constant_slopes(self, T: torch.Tensor, P: torch.Tensor, third_body: torch.Tensor) -> RateSlopes:
+        """``k_f`` and its exact partial derivatives (see :class:`RateSlopes`), each ``(..., R)``, internal order."""
+        if not self.groups:
+            empty = T.new_zeros(*T.shape, 0)
+            return RateSlopes(empty, empty, empty, empty)
+        state = self._rate_state(T, P, third_body)
+        parts = [group.slopes(state) for group in self.groups]
+        return RateSlopes(*(torch.cat(column, dim=-1) for column in zip(*parts)))
 
     def _reverse_ratio(self, T: torch.Tensor, gibbs_RT: torch.Tensor) -> torch.Tensor:
         """``k_r / k_f = 1 / K_c`` (capped at 1e300) for reversible reactions, 0 otherwise; ``(..., R)``,
@@ -301,16 +313,21 @@ class Kinetics(torch.nn.Module):
         """The factor ``[M]`` of three-body reactions (1 for the others) ``(..., R)``."""
         return torch.where(self._third_body_mass_action, third_body, 1.0)
 
-    def _internal_rates(self, T, P, Y) -> Rates:
-        """:class:`Rates` in internal reaction order, for broadcast ``T``, ``P``, ``Y``."""
-        concentrations = self.concentrations(T, P, Y)
+    def _rates_from(self, T: torch.Tensor, P: torch.Tensor, concentrations: torch.Tensor,
+                    gibbs_RT: torch.Tensor) -> Rates:
+        """:class:`Rates` in internal reaction order from ``T``, ``P`` ``(...,)``, ``concentrations``
+        ``(..., K)`` and reference-pressure ``gibbs_RT`` ``(..., K)``."""
         third_body = self._third_body(concentrations)
         forward_constants = self._forward_constants(T, P, third_body)
-        reverse_constants = forward_constants * self._reverse_ratio(T, self._reference_gibbs_RT(T))
+        reverse_constants = forward_constants * self._reverse_ratio(T, gibbs_RT)
         collision = self._collision(third_body)
         forward = forward_constants * collision * self.forward_product(concentrations)
         reverse = reverse_constants * collision * self.reverse_product(concentrations)
         return Rates(forward_constants, reverse_constants, forward, reverse)
+
+    def _internal_rates(self, T, P, Y) -> Rates:
+        """:class:`Rates` in internal reaction order, for broadcast ``T``, ``P``, ``Y``."""
+        return self._rates_from(T, P, self.concentrations(T, P, Y), self._reference_gibbs_RT(T))
 
     def _in_chunks(self, function, T, P, Y):
         """``function(T, P, Y)`` (a tensor or a tuple of tensors shaped ``(..., n)``) on broadcast

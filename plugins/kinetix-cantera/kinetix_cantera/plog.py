@@ -13,7 +13,7 @@ import cantera as ct
 import torch
 
 from .arrhenius import ArrheniusCoefficients
-from .rate_group import RateGroup, RateState
+from .rate_group import RateGroup, RateSlopes, RateState
 
 
 class PlogRates(RateGroup):
@@ -58,15 +58,40 @@ class PlogRates(RateGroup):
         self.register_buffer("last", torch.tensor([len(table) - 1 for table in tables], dtype=torch.long))
         self.register_buffer("_rows", torch.arange(len(rates)), persistent=False)
 
-    def forward(self, state: RateState) -> torch.Tensor:
-        k_terms = self.terms(state)
+    def _log_levels(self, k_terms: torch.Tensor) -> torch.Tensor:
+        """``ln k`` ``(..., N)`` at every tabulated pressure from the terms ``(..., n_terms)``."""
         k = torch.full((*k_terms.shape[:-1], self.n_levels), 1e-300, dtype=k_terms.dtype, device=k_terms.device)
-        log_k = torch.log(k.index_add(-1, self.term_pressure, k_terms))  # (..., N)
+        return torch.log(k.index_add(-1, self.term_pressure, k_terms))
+
+    def _bracket(self, state: RateState):
+        """Per reaction, the tabulated pressures around ``P`` and the position between them:
+        ``(low, high)`` indices among the ``N`` ``(..., n)``, ``fraction`` ``(..., n)`` and
+        ``d fraction / d ln P`` ``(..., n)`` (0 outside the table, where ``P`` is clamped)."""
         lowest, highest = self.log_pressure[:, 0], self.log_pressure[self._rows, self.last]
-        log_p = torch.minimum(torch.maximum(state.logP[..., None], lowest), highest)  # (..., n): no extrapolation
-        low = torch.minimum((log_p[..., None] >= self.log_pressure[:, 1:]).sum(dim=-1), (self.last - 1).clamp(min=0))
+        log_p = state.logP[..., None]
+        clamped = torch.minimum(torch.maximum(log_p, lowest), highest)  # (..., n): no extrapolation
+        low = torch.minimum((clamped[..., None] >= self.log_pressure[:, 1:]).sum(dim=-1), (self.last - 1).clamp(min=0))
         high = torch.minimum(low + 1, self.last)
-        log_k_low = torch.gather(log_k, -1, self.level[self._rows, low])
-        log_k_high = torch.gather(log_k, -1, self.level[self._rows, high])
-        fraction = (log_p - self.log_pressure[self._rows, low]) * self.inverse_width[self._rows, low]
+        width = self.inverse_width[self._rows, low]
+        fraction = (clamped - self.log_pressure[self._rows, low]) * width
+        slope = torch.where((log_p > lowest) & (log_p < highest), width, 0.0)
+        return self.level[self._rows, low], self.level[self._rows, high], fraction, slope
+
+    def forward(self, state: RateState) -> torch.Tensor:
+        log_k = self._log_levels(self.terms(state))
+        low, high, fraction, _ = self._bracket(state)
+        log_k_low, log_k_high = torch.gather(log_k, -1, low), torch.gather(log_k, -1, high)
         return torch.exp(log_k_low + (log_k_high - log_k_low) * fraction)
+
+    def slopes(self, state: RateState) -> RateSlopes:
+        k_terms = self.terms(state)
+        log_k = self._log_levels(k_terms)
+        # d ln k_i / dT = (sum of the terms' dk/dT) / k_i
+        dlog_k = torch.zeros_like(log_k).index_add(-1, self.term_pressure, self.terms.slope(state, k_terms)) \
+            / torch.exp(log_k)
+        low, high, fraction, slope = self._bracket(state)
+        log_k_low, log_k_high = torch.gather(log_k, -1, low), torch.gather(log_k, -1, high)
+        dlog_k_low, dlog_k_high = torch.gather(dlog_k, -1, low), torch.gather(dlog_k, -1, high)
+        k = torch.exp(log_k_low + (log_k_high - log_k_low) * fraction)
+        return RateSlopes(k, k * (dlog_k_low + (dlog_k_high - dlog_k_low) * fraction), torch.zeros_like(k),
+                          k * (log_k_high - log_k_low) * slope)

@@ -1,4 +1,5 @@
-"""Registration with kinetix: the ``cantera`` mechanism family, ``"cantera:<mechanism.yaml>"``."""
+"""Registration with kinetix: the ``cantera`` mechanism family, ``"cantera:<mechanism.yaml>"``, and the
+``cantera`` solver (Cantera's own ``ReactorNet``, the reference for those reactors)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import kinetix
 from kinetix import ConfigError, MechanismError
 
 from .reactor import ReactorMechanism
+from .reference import CanteraSolver
 
 _OPTIONS = [name for name in inspect.signature(ReactorMechanism.__init__).parameters if name not in ("self", "kinetics")]
 
@@ -27,4 +29,12 @@ def register_mechanisms(register):
     register(
         "cantera", load_reactor,
         description="a Cantera YAML mechanism in an ideal-gas reactor, e.g. cantera:gri30.yaml",
+    )
+
+
+@kinetix.hookimpl
+def register_solvers(register):
+    register(
+        "cantera", CanteraSolver,
+        description="Cantera's ReactorNet (CVODES), member by member; reference for cantera:<mechanism> reactors only",
     )

@@ -24,6 +24,17 @@ class RateState(NamedTuple):
     third_body: torch.Tensor
 
 
+class RateSlopes(NamedTuple):
+    """Rate constants and their partial derivatives, each ``(..., n)``: ``value`` ``k`` (SI units),
+    ``temperature`` ``dk/dT`` [per K], ``third_body`` ``dk/d[M]`` [per kmol/m^3] (each reaction's
+    own ``[M]``) and ``log_pressure`` ``dk/d ln P``; the other variables held fixed."""
+
+    value: torch.Tensor
+    temperature: torch.Tensor
+    third_body: torch.Tensor
+    log_pressure: torch.Tensor
+
+
 def take(values: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
     """``values[..., index]`` for a 1-D ``index``, via ``gather`` on an expanded (not copied) index,
     which on CPU is several times faster than advanced indexing or ``index_select`` on the last dim."""
@@ -36,7 +47,9 @@ class RateGroup(torch.nn.Module):
     Buffer ``reactions`` ``(n,)``: their indices in the mechanism, in Cantera's order. The
     :class:`~kinetix_cantera.Kinetics` stores reactions group after group (its internal order);
     ``first`` is where this group starts in it. Subclasses implement
-    ``forward(state: RateState) -> (..., n)`` in Cantera's SI units (kmol, m^3, s).
+    ``forward(state: RateState) -> (..., n)`` in Cantera's SI units (kmol, m^3, s) and
+    ``slopes(state: RateState) -> RateSlopes`` with its exact partial derivatives (for the
+    analytic reactor Jacobian).
     """
 
     def __init__(self, reactions: list[int]):

@@ -4,15 +4,41 @@ from __future__ import annotations
 
 import json
 import math
+from typing import Any, Mapping, NamedTuple, Sequence
 
 import cantera as ct
 import torch
-from kinetix import Mechanism, MechanismError
+from kinetix import ConfigError, Mechanism, MechanismError
+from kinetix.data.conditions import ConditionedBatch
 
 from .jacobian import ReactorJacobian
-from .kinetics import Kinetics
+from .kinetics import GAS_CONSTANT, Kinetics
 
 REACTORS = ("const-pressure", "const-volume")
+# the settings that define one initial state; each may vary per member in a conditions table
+MEMBER_SETTINGS = ("temperature", "pressure", "density", "composition", "equivalence_ratio", "fuel", "oxidizer")
+MIXTURE_HELP = ("either as composition='H2:2, O2:1, N2:3.76' (mole fractions) or as equivalence_ratio=1.0 with "
+                "fuel='CH4' (and oxidizer=, default 'O2:1, N2:3.76')")
+
+
+class ReactorState(NamedTuple):
+    """What the right-hand side and the Jacobian share at states ``y = [T, Y]`` ``(..., K+1)``:
+    ``T``, ``P`` [Pa], ``density`` [kg/m^3], ``total`` (``sum Y_k/W_k`` [kmol/kg]) ``(...,)``;
+    ``moles`` ``Y_k/W_k``, ``concentrations`` [kmol/m^3], ``cp_R``, ``h_RT``, ``s_R`` (standard
+    state at the reference pressure), ``energies`` (``h_k`` or ``u_k`` [J/kmol]) and
+    ``heat_capacities`` (``cp_k`` or ``cv_k`` [J/kmol/K]) ``(..., K)``."""
+
+    T: torch.Tensor
+    P: torch.Tensor
+    density: torch.Tensor
+    total: torch.Tensor
+    moles: torch.Tensor
+    concentrations: torch.Tensor
+    cp_R: torch.Tensor
+    h_RT: torch.Tensor
+    s_R: torch.Tensor
+    energies: torch.Tensor
+    heat_capacities: torch.Tensor
 
 
 class ReactorMechanism(Mechanism):
@@ -31,17 +57,20 @@ class ReactorMechanism(Mechanism):
 
     The initial state: ``temperature`` [K] and ``pressure`` [Pa], and either ``composition`` (mole
     fractions, Cantera's ``"H2:2, O2:1, N2:3.76"``) or ``equivalence_ratio`` with ``fuel`` and
-    ``oxidizer`` (Cantera's ``set_equivalence_ratio``, mole basis). Default output times are
-    ``n_times`` log-spaced from ``t_first`` to ``t_end`` [s]; integration starts at 0.
+    ``oxidizer`` (Cantera's ``set_equivalence_ratio``, mole basis). Without a mixture the reactor
+    has no initial state until :meth:`with_conditions` gives one per member. Default output times
+    are ``n_times`` log-spaced from ``t_first`` to ``t_end`` [s]; integration starts at 0.
 
     ``kinetics`` is a :class:`Kinetics` or any source it accepts. :meth:`jacobian` is analytic
     (see :mod:`kinetix_cantera.jacobian`).
 
     Buffers: ``pressure`` [Pa] and ``density`` [kg/m^3], the constant one of the reactor (the
-    other is the initial state's).
+    other is the initial state's), scalars, or ``(N,)`` for a batch of ``N`` members built by
+    :meth:`with_conditions` (whose ``rhs`` then takes states ``(..., N, K+1)``).
     """
 
     autonomous = True
+    peak_event = ("ignition_delay", "T")  # the time of the largest dT/dt
 
     def __init__(self, kinetics, reactor: str = "const-pressure", *, pressure: float = ct.one_atm,
                  density: float | None = None, temperature: float = 1000.0, composition: str | None = None,
@@ -56,7 +85,6 @@ class ReactorMechanism(Mechanism):
             raise MechanismError(f"{where}: density= applies to reactor='const-volume' only; give pressure= instead")
         if not 0 < t_first < t_end or n_times < 2:
             raise MechanismError(f"{where}: need 0 < t_first < t_end and n_times >= 2, got {t_first}, {t_end}, {n_times}")
-        gas = self._initial_gas(temperature, pressure, composition, equivalence_ratio, fuel, oxidizer)
         self.reactor = reactor
         self.settings = {
             "reactor": reactor, "temperature": temperature, "pressure": pressure, "density": density,
@@ -65,9 +93,6 @@ class ReactorMechanism(Mechanism):
             "t_end": t_end, "t_first": t_first, "n_times": n_times,
         }
         dtype = self.kinetics.molecular_weights.dtype
-        self.register_buffer("pressure", torch.tensor(float(pressure), dtype=dtype))
-        self.register_buffer("density", torch.tensor(float(gas.density if density is None else density), dtype=dtype))
-        self.register_buffer("_initial", torch.tensor([gas.T, *gas.Y], dtype=dtype), persistent=False)
         self._jacobian = ReactorJacobian(self.kinetics)
         self.name = f"cantera:{self.kinetics.name}"
         self.units = {"time": "s", "state": "K, mass fraction"}
@@ -77,29 +102,99 @@ class ReactorMechanism(Mechanism):
             "cantera_version": ct.__version__,
             **{key: value for key, value in self.settings.items() if value is not None},
         }
+        if composition is None and equivalence_ratio is None:  # no initial state (yet)
+            self.register_buffer("pressure", torch.tensor(float(pressure), dtype=dtype))
+            self.register_buffer("density", None if density is None else torch.tensor(float(density), dtype=dtype))
+            self.register_buffer("_initial", None, persistent=False)
+            return
+        settings = {**self.settings, "oxidizer": oxidizer}
+        self._set_members([self._initial_gas(settings, "")], [settings], squeeze=True)
 
-    def _initial_gas(self, temperature, pressure, composition, equivalence_ratio, fuel, oxidizer) -> ct.Solution:
-        where = self.kinetics.source
+    # ---------------------------------------------------------------- initial states
+
+    def _initial_gas(self, settings: Mapping[str, Any], where: str) -> ct.Solution:
+        """A Cantera gas at the initial state that ``settings`` (the ``MEMBER_SETTINGS``) define;
+        ``where`` names the member in messages."""
+        source = self.kinetics.source
+        composition, equivalence_ratio, fuel = (settings.get(k) for k in ("composition", "equivalence_ratio", "fuel"))
         if composition is None and equivalence_ratio is None:
-            raise MechanismError(
-                f"{where}: give the initial mixture, either as composition='H2:2, O2:1, N2:3.76' (mole fractions) "
-                "or as equivalence_ratio=1.0 with fuel='CH4' (and oxidizer=, default 'O2:1, N2:3.76')"
-            )
+            raise MechanismError(f"{source}{where}: give the initial mixture, {MIXTURE_HELP}")
         if composition is not None and equivalence_ratio is not None:
-            raise MechanismError(f"{where}: give the initial mixture as composition= or as equivalence_ratio=, not both")
+            raise MechanismError(f"{source}{where}: give the initial mixture as composition= or as "
+                                 "equivalence_ratio=, not both")
         if equivalence_ratio is not None and not fuel:
-            raise MechanismError(f"{where}: equivalence_ratio needs fuel=, e.g. fuel='CH4' or 'H2:1'")
+            raise MechanismError(f"{source}{where}: equivalence_ratio needs fuel=, e.g. fuel='CH4' or 'H2:1'")
         gas = self.kinetics.solution()
         try:
             if composition is not None:
                 gas.X = composition
             else:
-                gas.set_equivalence_ratio(equivalence_ratio, fuel, oxidizer)
-            gas.TP = temperature, pressure  # last: setting a composition holds T and density, not P
-        except ct.CanteraError as error:
+                gas.set_equivalence_ratio(equivalence_ratio, fuel, settings.get("oxidizer") or "O2:1, N2:3.76")
+            gas.TP = settings["temperature"], settings["pressure"]  # last: setting X holds T and density, not P
+        except (ct.CanteraError, TypeError, ValueError) as error:
             detail = " ".join(line.strip() for line in str(error).splitlines() if line.strip() and "***" not in line)
-            raise MechanismError(f"{where}: cannot set the initial state: {detail}") from None
+            raise MechanismError(f"{source}{where}: cannot set the initial state: {detail}") from None
         return gas
+
+    def _set_members(self, gases: Sequence[ct.Solution], settings: Sequence[Mapping[str, Any]], squeeze: bool) -> None:
+        """Register the initial states ``(N, K+1)`` of ``gases``, their pressures as given in
+        ``settings`` and densities (the given constant-volume density, else the gas's) ``(N,)``;
+        ``squeeze``: one member without a batch dimension."""
+        dtype = self.kinetics.molecular_weights.dtype
+        pressure = torch.tensor([float(member["pressure"]) for member in settings], dtype=dtype)
+        density = torch.tensor([gas.density if member["density"] is None else float(member["density"])
+                                for gas, member in zip(gases, settings)], dtype=dtype)
+        initial = torch.tensor([[gas.T, *gas.Y] for gas in gases], dtype=dtype)
+        if squeeze:
+            pressure, density, initial = pressure[0], density[0], initial[0]
+        self.register_buffer("pressure", pressure)
+        self.register_buffer("density", density)
+        self.register_buffer("_initial", initial, persistent=False)
+
+    def with_conditions(self, rows: Sequence[Mapping[str, Any]]) -> ConditionedBatch:
+        """A batch of ``N = len(rows)`` reactors that share this one's kinetics and settings, each
+        with its own initial state: every row sets some of ``temperature`` [K], ``pressure`` [Pa],
+        ``density`` [kg/m^3] (const-volume), ``composition`` or ``equivalence_ratio``, ``fuel``,
+        ``oxidizer``; the rest come from this reactor's settings.
+
+        Returns the batch mechanism (per-member ``pressure`` and ``density`` ``(N,)``), its initial
+        states ``(N, K+1)`` and the conditions ``T0`` [K], ``P`` [Pa] (initial), ``phi`` (where every
+        member has an equivalence ratio) and, at constant volume, ``density`` [kg/m^3], each ``(N,)``.
+        """
+        if not rows:
+            raise ConfigError(f"{self.kinetics.source}: the conditions table is empty")
+        members, gases = [], []
+        for i, row in enumerate(rows):
+            unknown = sorted(set(row) - set(MEMBER_SETTINGS))
+            if unknown:
+                raise ConfigError(f"{self.kinetics.source}: condition(s) {', '.join(unknown)} of member {i} are not "
+                                  f"reactor settings; known: {', '.join(MEMBER_SETTINGS)}")
+            if row.get("density") is not None and self.reactor != "const-volume":
+                raise ConfigError(f"{self.kinetics.source}: condition 'density' of member {i} applies to "
+                                  "reactor='const-volume' only; vary 'pressure' instead")
+            settings = {key: self.settings[key] for key in MEMBER_SETTINGS}
+            settings["oxidizer"] = settings["oxidizer"] or "O2:1, N2:3.76"
+            if "composition" in row:  # a member's mixture replaces the reactor's, whichever way it is given
+                settings["equivalence_ratio"] = None
+            if "equivalence_ratio" in row:
+                settings["composition"] = None
+            settings.update(row)
+            members.append(settings)
+            gases.append(self._initial_gas(settings, f": member {i} ({_describe(row)})"))
+        batch = ReactorMechanism(self.kinetics, self.reactor, t_end=self.settings["t_end"],
+                                 t_first=self.settings["t_first"], n_times=self.settings["n_times"])
+        batch._set_members(gases, members, squeeze=False)
+        batch.settings = {**self.settings, **{key: None for key in MEMBER_SETTINGS}, "members": members}
+        batch.metadata = {**self.metadata, "members": len(members)}
+        dtype = batch.pressure.dtype
+        conditions = {"T0": batch._initial[:, 0].clone(), "P": batch.pressure.clone()}
+        if all(m["equivalence_ratio"] is not None for m in members):
+            conditions["phi"] = torch.tensor([float(m["equivalence_ratio"]) for m in members], dtype=dtype)
+        if self.reactor == "const-volume":
+            conditions["density"] = batch.density.clone()
+        return ConditionedBatch(batch, batch.initial_state(), conditions)
+
+    # ---------------------------------------------------------------- the Mechanism interface
 
     @property
     def state_names(self) -> tuple[str, ...]:
@@ -113,23 +208,44 @@ class ReactorMechanism(Mechanism):
     def time_span(self) -> tuple[float, float]:
         return (0.0, float(self.settings["t_end"]))
 
+    def state(self, y: torch.Tensor) -> ReactorState:
+        """The :class:`ReactorState` of ``y`` ``(..., K+1)`` (``(..., N, K+1)`` for a batch of ``N``)."""
+        if self.pressure.dim() and (y.dim() < 2 or y.shape[-2] != self.pressure.shape[0]):
+            raise MechanismError(
+                f"{self.name}: this batch holds {self.pressure.shape[0]} reactors with their own pressures and "
+                f"densities, so states must be shaped (..., {self.pressure.shape[0]}, {self.n_state}), got "
+                f"{tuple(y.shape)}; integrate the members together with a batched solver (rodas5p, rodas4, "
+                "rodas3p, cantera)"
+            )
+        kinetics = self.kinetics
+        T, Y = y[..., 0], y[..., 1:]
+        moles = Y / kinetics.molecular_weights
+        total = moles.sum(dim=-1)
+        cp_R, h_RT, s_R = kinetics.thermo(T)
+        RT = GAS_CONSTANT * T
+        if self.reactor == "const-pressure":
+            P = self.pressure.expand_as(T)
+            density = P / (RT * total)
+            energies, heat_capacities = h_RT * RT[..., None], cp_R * GAS_CONSTANT
+        else:
+            if self.density is None:
+                raise MechanismError(f"{self.name}: a const-volume reactor needs density= or an initial mixture "
+                                     f"({MIXTURE_HELP})")
+            density = self.density.expand_as(T)
+            P = density * RT * total
+            energies, heat_capacities = (h_RT - 1.0) * RT[..., None], (cp_R - 1.0) * GAS_CONSTANT
+        return ReactorState(T, P, density, total, moles, density[..., None] * moles, cp_R, h_RT, s_R, energies,
+                            heat_capacities)
+
     def rhs(self, t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """``dy/dt`` ``(..., K+1)`` for states ``y = [T, Y]`` ``(..., K+1)`` (``t`` unused: autonomous)."""
         kinetics = self.kinetics
-        T, Y = y[..., 0], y[..., 1:]
-        if self.reactor == "const-pressure":
-            P = self.pressure
-            density = kinetics.density(T, P, Y)
-            energies = kinetics.partial_molar_enthalpies(T)
-            heat_capacity = kinetics.cp_mass(T, Y)
-        else:
-            density = self.density
-            P = kinetics.pressure(T, density, Y)
-            energies = kinetics.partial_molar_int_energies(T)
-            heat_capacity = kinetics.cv_mass(T, Y)
-        production = kinetics.net_production_rates(T, P, Y)
-        dT = -(energies * production).sum(dim=-1) / (density * heat_capacity)
-        dY = production * kinetics.molecular_weights / density[..., None]
+        s = self.state(y)
+        rates = kinetics._rates_from(s.T, s.P, s.concentrations, s.h_RT - s.s_R)
+        production = (rates.forward - rates.reverse) @ kinetics._stoichiometry.T
+        heat = (s.heat_capacities * s.moles).sum(dim=-1)  # cp or cv [J/kg/K]
+        dT = -(s.energies * production).sum(dim=-1) / (s.density * heat)
+        dY = production * kinetics.molecular_weights / s.density[..., None]
         return torch.cat([dT[..., None], dY], dim=-1)
 
     def jacobian(self, t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -137,12 +253,16 @@ class ReactorMechanism(Mechanism):
         return self._jacobian(self, t, y)
 
     def initial_state(self) -> torch.Tensor:
+        """``(K+1,)``, or ``(N, K+1)`` for a batch of ``N``."""
+        if self._initial is None:
+            raise MechanismError(f"{self.name}: no initial mixture; give it {MIXTURE_HELP} (kinetix generate: "
+                                 "--option equivalence_ratio=1 --option fuel=H2), or a conditions file (--conditions)")
         return self._initial.clone()
 
     def default_times(self) -> torch.Tensor:
         s = self.settings
         return torch.logspace(math.log10(s["t_first"]), math.log10(s["t_end"]), s["n_times"],
-                              dtype=self._initial.dtype, device=self._initial.device)
+                              dtype=self.pressure.dtype, device=self.pressure.device)
 
     def content(self) -> bytes:
         """The mechanism's canonical YAML, then ``---`` and the reactor settings as sorted JSON."""
@@ -153,3 +273,7 @@ class ReactorMechanism(Mechanism):
         states = super().sample_initial_states(count, generator, perturbation)
         states[:, 1:] /= states[:, 1:].sum(dim=-1, keepdim=True)
         return states
+
+
+def _describe(row: Mapping[str, Any]) -> str:
+    return ", ".join(f"{key}={value!r}" for key, value in row.items())
