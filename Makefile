@@ -7,6 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PLUGINS := $(wildcard plugins/*/pyproject.toml)
 OUT ?= out
+DEMO_EPOCHS ?= 500
 PYTEST_WORKERS ?= 2
 
 .PHONY: demo test test-slow venv benchmarks clean
@@ -23,8 +24,12 @@ demo: $(STAMP)
 	mkdir -p $(OUT)
 	$(BIN)/kinetix generate robertson --out $(OUT)/robertson.h5 --force
 	$(BIN)/kinetix inspect $(OUT)/robertson.h5
+	$(BIN)/kinetix train $(OUT)/robertson.h5 --out $(OUT)/robertson-run --config docs/examples/robertson.toml \
+		--epochs $(DEMO_EPOCHS) --force
+	$(BIN)/kinetix evaluate $(OUT)/robertson-run/surrogate $(OUT)/robertson.h5
 	$(BIN)/kinetix generate pollu --out $(OUT)/pollu.h5 --force
 	$(BIN)/kinetix inspect $(OUT)/pollu.h5
+	@echo "surrogate: $(OUT)/robertson-run/surrogate   plots: $(OUT)/robertson-run/plots"
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) -m "not slow and not cuda"

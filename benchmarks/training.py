@@ -48,8 +48,10 @@ def datasets(case: str, out: Path) -> tuple[Path, Path | None]:
 
 
 def first_epoch_below(history: list[dict], threshold: float):
+    """(epoch count, seconds) when the training loss over the full horizon first reached ``threshold``."""
+    full = max(int(row["horizon"]) for row in history)
     for row in history:
-        if float(row["loss"]) <= threshold:
+        if int(row["horizon"]) == full and float(row["loss"]) <= threshold:
             return int(row["epoch"]) + 1, float(row["seconds"])
     return None, None
 
