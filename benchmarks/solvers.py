@@ -175,7 +175,7 @@ def gradient(repeats: int, trained: str | None) -> str:
 
             seconds, (loss, grads) = median_time(loss_and_grad, repeats)
             rows.append({"network": label, "implementation": "kinetix rodas5p" + (", compiled" if compiled else ""),
-                         "loss": float(loss), "time ms": seconds * 1e3})
+                         "loss": float(loss.detach()), "time ms": seconds * 1e3})
         flat = torch.cat([g.reshape(-1) for g in grads])
         worst = 0.0
         for index in torch.linspace(0, flat.numel() - 1, 12).long().tolist():
