@@ -26,7 +26,7 @@ demo: $(STAMP)
 	$(BIN)/kinetix inspect $(OUT)/robertson.h5
 	$(BIN)/kinetix train $(OUT)/robertson.h5 --out $(OUT)/robertson-run --config docs/examples/robertson.toml \
 		--epochs $(DEMO_EPOCHS) --force
-	$(BIN)/kinetix evaluate $(OUT)/robertson-run/surrogate $(OUT)/robertson.h5
+	$(BIN)/kinetix evaluate $(OUT)/robertson-run/surrogate $(OUT)/robertson.h5 --force
 	$(BIN)/kinetix generate pollu --out $(OUT)/pollu.h5 --force
 	$(BIN)/kinetix inspect $(OUT)/pollu.h5
 	@echo "surrogate: $(OUT)/robertson-run/surrogate   plots: $(OUT)/robertson-run/plots"
