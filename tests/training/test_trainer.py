@@ -174,3 +174,29 @@ def test_surrogate_loads_without_the_trainer_plugin(saved, robertson_data):
     result = subprocess.run([sys.executable, "-c", code, str(saved)], capture_output=True, text=True, env=environment,
                             check=True)
     assert "torch.Size([" in result.stdout and "trainers" not in result.stdout
+
+
+def test_a_non_finite_gradient_leaves_the_weights_alone(robertson_data, tmp_path, monkeypatch):
+    """A finite loss whose gradient is NaN (here: sqrt at 0 times 0) must skip the update, not
+    poison the weights: after three such epochs the network is its initialisation."""
+    from kinetix_trainers import trainer as module
+
+    original = module._Run.loss
+
+    def poisoned(self, index, horizon, *, tolerance="train"):
+        loss, solution = original(self, index, horizon, tolerance=tolerance)
+        if tolerance == "train":
+            loss = loss + torch.sqrt(0.0 * sum(p.sum() for p in self.parameters))
+        return loss, solution
+
+    settings = {"epochs": 3, "checkpoint_every": 1, "network": {"width": 4, "depth": 2},
+                "data": {"batch_size": 2}}
+    untouched = module.StiffTrainer({**settings, "epochs": 0}).train(
+        kinetix.load_dataset(robertson_data), tmp_path / "untouched", progress=False)
+    monkeypatch.setattr(module._Run, "loss", poisoned)
+    trained = module.StiffTrainer(settings).train(kinetix.load_dataset(robertson_data), tmp_path / "poisoned",
+                                                  progress=False)
+    for before, after in zip(untouched.field.state_dict().values(), trained.field.state_dict().values()):
+        assert torch.equal(before, after)
+    rows = list(csv.DictReader(open(tmp_path / "poisoned" / "history.csv")))
+    assert len(rows) == 3 and all(row["grad_norm"] == "nan" for row in rows)

@@ -180,8 +180,12 @@ class _Run:
         return self.train_index[torch.randperm(len(self.train_index), generator=self.generator)[:size]]
 
     def _gradient_step(self) -> float:
+        """Apply the optimizer (and schedule) step; returns the gradient norm. A non-finite
+        gradient changes nothing and returns its (non-finite) norm."""
         opt = self.config.optimizer
         norm = torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in self.parameters if p.grad is not None]))
+        if not torch.isfinite(norm):
+            return float(norm)
         factor = 1.0
         if opt.grad_norm > 0:
             factor = opt.grad_norm / max(float(norm), 1e-300)
@@ -208,17 +212,20 @@ class _Run:
             horizon = self.horizon(epoch)
             self.optimizer.zero_grad(set_to_none=True)
             loss, solution = self.loss(self._batch(), horizon)
+            grad_norm = float("nan")
             if torch.isfinite(loss) and solution.success:
                 loss.backward()
                 grad_norm = self._gradient_step()
+            if math.isfinite(grad_norm):
                 failures = 0
-            else:  # the learned field made the solver fail: skip the update
-                grad_norm, failures = float("nan"), failures + 1
+            else:  # the solver failed or the gradient is not finite: skip the update, keep the weights
+                failures += 1
                 self.schedule.step()
                 if failures >= MAX_FAILED_EPOCHS:
                     self._write_history()
-                    raise KinetixError(f"training diverged: {failures} epochs in a row the solver failed "
-                                       "(lower optimizer.lr, raise solver.max_steps, or use a curriculum)")
+                    raise KinetixError(f"training diverged: {failures} epochs in a row the solver failed or the "
+                                       "gradient was not finite (lower optimizer.lr, raise solver.max_steps, or use "
+                                       "a curriculum)")
             row = {"epoch": epoch, "loss": float(loss.detach()), "grad_norm": grad_norm,
                    "lr": self.optimizer.param_groups[0]["lr"], "horizon": horizon,
                    "steps": int(solution.stats.steps.max()), "rejected": int(solution.stats.rejected.max()),
@@ -271,9 +278,13 @@ class _Run:
             if not (torch.isfinite(loss) and solution.success):
                 return torch.tensor(math.inf, dtype=loss.dtype)
             loss.backward()
+            norm = torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in self.parameters]))
+            if not torch.isfinite(norm):  # a rejected point for the line search, not a poisoned direction
+                for p in self.parameters:
+                    p.grad.zero_()
+                return torch.tensor(math.inf, dtype=loss.dtype)
             epoch += 1
             self.elapsed += time.perf_counter() - began
-            norm = torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in self.parameters]))
             self.history.append({"epoch": epoch, "loss": float(loss.detach()), "grad_norm": float(norm), "lr": 1.0,
                                  "horizon": total, "steps": int(solution.stats.steps.max()),
                                  "rejected": int(solution.stats.rejected.max()), "val_loss": "",
