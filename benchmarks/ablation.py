@@ -55,6 +55,7 @@ def main():
     parser.add_argument("--config", type=Path, default=REPO / "docs" / "examples" / "robertson.toml")
     parser.add_argument("--mechanism", default="robertson", help="one trajectory of this mechanism is the data")
     parser.add_argument("--study", choices=sorted(STUDIES), default="recipe")
+    parser.add_argument("--only", nargs="+", metavar="PREFIX", help="run only the variants whose names start so, e.g. '(e)'")
     parser.add_argument("--out", type=Path, default=REPO / "out" / "ablation")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
@@ -67,6 +68,8 @@ def main():
     base["epochs"] = args.epochs
     rows, curves = [], {}
     for index, (name, override) in enumerate(STUDIES[args.study].items()):
+        if args.only and not name.startswith(tuple(args.only)):
+            continue
         config = merged(base, override)
         folder = args.out / f"{args.mechanism}-{args.study}-{index}"
         began = time.perf_counter()
