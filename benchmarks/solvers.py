@@ -191,10 +191,12 @@ def gradient(repeats: int, trained: str | None) -> str:
             fd = (plus - minus) / (2 * step)
             worst = max(worst, abs(fd - flat[index].item()) / max(flat.abs().max().item(), 1e-300))
         rows[-1]["max |grad - FD| / max|grad|"] = worst
-        if DIFFRAX and not field.sinh_output and bool((field.input_scale == 1).all()):
+        if DIFFRAX and not field.sinh_output:
             weights = [(layer.weight.detach(), layer.bias.detach()) for layer in field.layers]
             result = diffrax_peer.robertson_network_loss_and_grad(
-                weights, times.numpy(), data.numpy(), y_scale.numpy(), 1e5, solver="Kvaerno5", repeats=repeats)
+                weights, times.numpy(), data.numpy(), y_scale.numpy(), float(field.time_scale), solver="Kvaerno5",
+                repeats=repeats, input_shift=field.input_shift.numpy(), input_scale=field.input_scale.numpy(),
+                output_scale=field.output_scale.numpy())
             rows.append({"network": label, "implementation": f"diffrax Kvaerno5 (compile {result['compile_s']:.1f} s)",
                          "loss": result["loss"], "time ms": result["run_s"] * 1e3})
     base = {row["network"]: row["time ms"] for row in rows if row["implementation"].startswith("diffrax")}

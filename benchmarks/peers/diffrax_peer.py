@@ -212,8 +212,10 @@ def mlp(params, x):
 
 def robertson_network_loss_and_grad(params, t_eval, y_data, y_scale, t_scale, rtol=1e-3, atol=1e-6,
                                     solver="Kvaerno5", y0=ROBERTSON_Y0, repeats=5, max_steps=16**4,
-                                    pid=None, time_forward=True):
-    """Scaled-MAE loss of the neural ODE dy/dt = NN(y) * y_scale / t_scale and its gradient w.r.t. ``params``.
+                                    pid=None, time_forward=True, input_shift=0.0, input_scale=1.0,
+                                    output_scale=None):
+    """Scaled-MAE loss of the neural ODE dy/dt = NN((y - input_shift) / input_scale) * output_scale / t_scale
+    (``output_scale`` defaults to ``y_scale``, the paper's) and its gradient w.r.t. ``params``.
 
     ``params`` is a list of (W (out, in), b (out,)) pairs (numpy arrays or torch tensors). The solve starts at
     ``y0`` at t=0 and is saved at ``t_eval`` (T,); ``y_data`` is (T, 3); loss = mean(|y_pred - y_data| / y_scale).
@@ -222,9 +224,12 @@ def robertson_network_loss_and_grad(params, t_eval, y_data, y_scale, t_scale, rt
     """
     _require()
 
+    shift, in_scale = _f64(input_shift), _f64(input_scale)
+    out_scale = _f64(y_scale if output_scale is None else output_scale)
+
     def loss(params, y0, t_eval, y_data, y_scale, t_scale, rtol, atol):
         def rhs(t, y, p):
-            return mlp(p, y) * y_scale / t_scale
+            return mlp(p, (y - shift) / in_scale) * out_scale / t_scale
 
         sol = _solve(rhs, y0, t_eval, rtol, atol, solver, max_steps, pid, args=params)
         return jnp.mean(jnp.abs(sol.ys - y_data) / y_scale), (sol.ys, _stats(sol))
