@@ -9,7 +9,6 @@ Prints Markdown tables with every ratio; docs/benchmarks.md records a run.
 from __future__ import annotations
 
 import argparse
-import math
 
 import numpy as np
 import torch

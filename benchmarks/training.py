@@ -72,7 +72,7 @@ def run(case: str, seed: int, out: Path, config_path: Path | None, epochs: int |
     history = _history(run_dir / "history.csv")
     epochs_to, seconds_to = first_epoch_below(history, target)
     row = {"case": case, "seed": seed, "epochs": len(history), "wall s": wall,
-           f"epochs to loss <= target": epochs_to if epochs_to else "not reached",
+           "epochs to loss <= target": epochs_to if epochs_to else "not reached",
            "seconds to target": seconds_to if seconds_to else "",
            "target": target,
            "train MAE (independent)": evaluate_surrogate(surrogate, kinetix.load_dataset(train_path))["scaled_mae"]}

@@ -3,7 +3,6 @@
 import subprocess
 import sys
 
-import h5py
 import numpy as np
 import pytest
 

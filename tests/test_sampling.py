@@ -3,7 +3,6 @@
 import numpy as np
 import pytest
 
-import kinetix
 from kinetix.data.sampling import Perturbation, parse_perturbation, sample_initial_states
 from kinetix.errors import ConfigError
 
