@@ -200,3 +200,27 @@ def test_a_non_finite_gradient_leaves_the_weights_alone(robertson_data, tmp_path
         assert torch.equal(before, after)
     rows = list(csv.DictReader(open(tmp_path / "poisoned" / "history.csv")))
     assert len(rows) == 3 and all(row["grad_norm"] == "nan" for row in rows)
+
+
+def test_a_failed_epoch_halves_the_last_update(robertson_data, tmp_path, monkeypatch):
+    """When the solver fails after an update, the weights move halfway back, so the next epoch
+    does not retry the same unsolvable field."""
+    from kinetix_trainers import trainer as module
+
+    original, seen = module._Run.loss, []
+
+    def failing_third(self, index, horizon, *, tolerance="train"):
+        loss, solution = original(self, index, horizon, tolerance=tolerance)
+        if tolerance == "train":
+            seen.append([p.detach().clone() for p in self.parameters])
+            if len(seen) == 3:
+                loss = loss * float("nan")
+        return loss, solution
+
+    monkeypatch.setattr(module._Run, "loss", failing_third)
+    settings = {"epochs": 3, "network": {"width": 4, "depth": 2}, "data": {"batch_size": 2}}
+    trained = module.StiffTrainer(settings).train(kinetix.load_dataset(robertson_data), tmp_path / "run",
+                                                  progress=False)
+    for after, first, second in zip(trained.field.parameters(), seen[1], seen[2]):
+        assert not torch.equal(first, second)
+        torch.testing.assert_close(after, (first + second) / 2, rtol=0, atol=1e-15)

@@ -112,6 +112,7 @@ class _Run:
         self.start_epoch = 0
         self.elapsed = 0.0
         self.best = {"val": math.inf, "state": None, "bad": 0}
+        self.previous: list[torch.Tensor] | None = None  # the weights before the last update
         if state is not None:
             self._restore(state)
 
@@ -145,6 +146,7 @@ class _Run:
         self.start_epoch = int(state["epoch"]) + 1
         self.elapsed = float(state["elapsed"])
         self.best = {"val": float(state["best_val"]), "state": state.get("best_state"), "bad": int(state["bad"])}
+        self.previous = state.get("previous")
 
     def _checkpoint(self, epoch: int) -> None:
         save_checkpoint(self.out, {
@@ -152,6 +154,7 @@ class _Run:
             "optimizer": self.optimizer.state_dict(), "schedule": self.schedule.state_dict(),
             "generator": self.generator.get_state(), "history": self.history, "elapsed": self.elapsed,
             "best_val": self.best["val"], "best_state": self.best["state"], "bad": self.best["bad"],
+            "previous": self.previous,
         })
         self._write_history()
 
@@ -177,6 +180,15 @@ class _Run:
         if size <= 0 or size >= len(self.train_index):
             return self.train_index
         return self.train_index[torch.randperm(len(self.train_index), generator=self.generator)[:size]]
+
+    def _backtrack(self) -> None:
+        """Move the weights halfway back to where they were before the last update, so that an
+        update that made the learned field unsolvable is shortened instead of retried unchanged."""
+        if self.previous is None:
+            return
+        with torch.no_grad():
+            for parameter, before in zip(self.parameters, self.previous):
+                parameter.copy_((parameter + before) / 2)
 
     def _gradient_step(self) -> float:
         """Apply the optimizer (and schedule) step; returns the gradient norm. A non-finite
@@ -214,11 +226,13 @@ class _Run:
             grad_norm = float("nan")
             if torch.isfinite(loss) and solution.success:
                 loss.backward()
+                before = [p.detach().clone() for p in self.parameters]
                 grad_norm = self._gradient_step()
             if math.isfinite(grad_norm):
-                failures = 0
-            else:  # the solver failed or the gradient is not finite: skip the update, keep the weights
+                failures, self.previous = 0, before
+            else:  # the solver failed or the gradient is not finite: no update; halve the last one
                 failures += 1
+                self._backtrack()
                 self.schedule.step()
                 if failures >= MAX_FAILED_EPOCHS:
                     self._write_history()
