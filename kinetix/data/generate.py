@@ -68,12 +68,19 @@ def generate_dataset(
         "solver": {"method": method, "rtol": rtol, "atol": atol},
         "seed": seed if sampled else None,
         "perturbation": perturbation.describe() if sampled else "none",
-        "mechanism_metadata": {key: str(value) for key, value in mechanism.metadata.items()},
     }
+    return _write(mechanism, out, t.cpu().numpy(), y, y0.cpu().numpy(), provenance, force=force)
+
+
+def _write(mechanism: Mechanism, out: Path, t: np.ndarray, y: np.ndarray, y0: np.ndarray, provenance: dict,
+           **options) -> Path:
+    """:func:`write_dataset` with everything that describes ``mechanism`` filled in (name, hash,
+    units, definition, species, ``t0``, and its metadata under ``provenance``)."""
+    provenance = {**provenance, "mechanism_metadata": {key: str(value) for key, value in mechanism.metadata.items()}}
     return write_dataset(
-        out, t=t.cpu().numpy(), y=y, y0=y0.cpu().numpy(), t0=mechanism.time_span[0], species=mechanism.state_names,
-        mechanism=mechanism.name, mechanism_sha256=mechanism.content_hash(), units=mechanism.units,
-        provenance=provenance, mechanism_definition=mechanism.content().decode("utf-8", errors="replace"), force=force,
+        out, t=t, y=y, y0=y0, t0=mechanism.time_span[0], species=mechanism.state_names, mechanism=mechanism.name,
+        mechanism_sha256=mechanism.content_hash(), units=mechanism.units, provenance=provenance,
+        mechanism_definition=mechanism.content().decode("utf-8", errors="replace"), **options,
     )
 
 
@@ -143,11 +150,6 @@ def generate_from_conditions(
         "solver": solver,
         "conditions": {"file": where, "text": conditions.text, "options": conditions.options, "rows": rows},
         "peak_event": {"name": name, "definition": f"time of the largest d{component}/dt"},
-        "mechanism_metadata": {key: str(value) for key, value in mechanism.metadata.items()},
     }
-    return write_dataset(
-        out, t=t.numpy(), y=np.concatenate(parts), y0=torch.cat([b.y0 for b in batches]).cpu().numpy(),
-        t0=mechanism.time_span[0], species=mechanism.state_names, mechanism=mechanism.name,
-        mechanism_sha256=mechanism.content_hash(), units=mechanism.units, provenance=provenance,
-        mechanism_definition=mechanism.content().decode("utf-8", errors="replace"), conditions=values, force=force,
-    )
+    return _write(mechanism, out, t.numpy(), np.concatenate(parts), torch.cat([b.y0 for b in batches]).cpu().numpy(),
+                  provenance, conditions=values, force=force)
