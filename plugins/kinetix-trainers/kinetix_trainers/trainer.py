@@ -190,11 +190,15 @@ class _Run:
             for parameter, before in zip(self.parameters, self.previous):
                 parameter.copy_((parameter + before) / 2)
 
+    def _grad_norm(self) -> torch.Tensor:
+        """The Euclidean norm of all parameter gradients together."""
+        return torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in self.parameters if p.grad is not None]))
+
     def _gradient_step(self) -> float:
         """Apply the optimizer (and schedule) step; returns the gradient norm. A non-finite
         gradient changes nothing and returns its (non-finite) norm."""
         opt = self.config.optimizer
-        norm = torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in self.parameters if p.grad is not None]))
+        norm = self._grad_norm()
         if not torch.isfinite(norm):
             return float(norm)
         factor = 1.0
@@ -291,7 +295,7 @@ class _Run:
             if not (torch.isfinite(loss) and solution.success):
                 return torch.tensor(math.inf, dtype=loss.dtype)
             loss.backward()
-            norm = torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in self.parameters]))
+            norm = self._grad_norm()
             if not torch.isfinite(norm):  # a rejected point for the line search, not a poisoned direction
                 for p in self.parameters:
                     p.grad.zero_()
