@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import itertools
 import math
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, NamedTuple, Protocol, Sequence, runtime_checkable
@@ -26,6 +25,7 @@ from typing import Any, Mapping, NamedTuple, Protocol, Sequence, runtime_checkab
 import numpy as np
 import torch
 
+from .. import toml
 from ..errors import ConfigError, SolverError
 from ..mechanism import Mechanism
 from ..solvers.api import solve
@@ -118,10 +118,10 @@ def read_conditions(path: str | Path) -> Conditions:
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
-        document = tomllib.loads(text)
+        document = toml.loads(text)
     except OSError as error:
         raise ConfigError(f"{path}: cannot read the conditions file ({error.strerror or error})") from None
-    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
+    except (UnicodeDecodeError, toml.TOMLDecodeError) as error:
         raise ConfigError(f"{path}: not valid TOML ({error})") from None
     known = {"sampling", "count", "seed", "options", "conditions", "times"}
     unknown = sorted(set(document) - known)
