@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from ..quoting import quote
+
 
 def parse_side(text: str) -> dict[str, float]:
     """``"2 B + C"`` → ``{"B": 2.0, "C": 1.0}``; repeated species add up. Raises ``ValueError``."""
@@ -16,12 +18,12 @@ def parse_side(text: str) -> dict[str, float]:
             try:
                 coef = float(tokens[0])
             except ValueError:
-                raise ValueError(f"cannot read term {raw.strip()!r}: write a number, a space, a species") from None
+                raise ValueError(f"cannot read term {quote(raw.strip())}: write a number, a space, a species") from None
             name = tokens[1]
         else:
-            raise ValueError(f"cannot read term {raw.strip()!r} in {text.strip()!r}: terms are 'B' or '2 B', joined by ' + '")
+            raise ValueError(f"cannot read term {quote(raw.strip())} in {quote(text.strip())}: terms are 'B' or '2 B', joined by ' + '")
         if not coef > 0 or coef == float("inf"):
-            raise ValueError(f"coefficient of {name!r} must be a positive number, not {tokens[0]!r}")
+            raise ValueError(f"coefficient of {quote(name)} must be a positive number, not {quote(tokens[0])}")
         side[name] = side.get(name, 0.0) + coef
     return side
 
@@ -33,13 +35,13 @@ def parse_equation(text: str) -> tuple[dict[str, float], dict[str, float]]:
     two reactions.
     """
     if "<=>" in text or ("=" in text and "=>" not in text):
-        raise ValueError(f"{text!r} is not irreversible: write it as two reactions with '=>'")
+        raise ValueError(f"{quote(text)} is not irreversible: write it as two reactions with '=>'")
     parts = text.split("=>")
     if len(parts) != 2:
-        raise ValueError(f"{text!r} must contain exactly one '=>'")
+        raise ValueError(f"{quote(text)} must contain exactly one '=>'")
     reactants, products = parse_side(parts[0]), parse_side(parts[1])
     if not reactants and not products:
-        raise ValueError(f"{text!r} has neither reactants nor products")
+        raise ValueError(f"{quote(text)} has neither reactants nor products")
     return reactants, products
 
 
