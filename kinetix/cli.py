@@ -26,16 +26,7 @@ def plugins():
     """List loaded plugins as JSON (with the error of any that failed to load)."""
     from .plugins import get_catalog
 
-    catalog = get_catalog()
-    rows = []
-    for info in catalog.plugins.values():
-        row = {"name": info.name, "builtin": info.builtin, "hooks": info.hooks}
-        if info.distribution:
-            row["distribution"] = info.distribution
-            row["version"] = info.version
-        if info.error:
-            row["error"] = info.error
-        rows.append(row)
+    rows = [info.as_row() for info in get_catalog().plugins.values()]
     click.echo(json.dumps(rows, indent=2))
 
 

@@ -6,11 +6,14 @@ from pathlib import Path
 
 from .errors import MechanismError
 from .mechanism import Mechanism
+from .registry import QUALIFIER
 
 
 def load_mechanism(name_or_path: str | Path | Mechanism, **options) -> Mechanism:
     """A :class:`Mechanism` from a registered name (``"robertson"``), a family member
     (``"cantera:gri30.yaml"``) or a mass-action YAML file path. ``options`` go to the factory.
+    A name qualified by its plugin (``"mechanisms::robertson"``, ``"cantera::cantera:gri30.yaml"``)
+    picks that plugin's item when two plugins register the same name.
     """
     from .mass_action import load_mass_action
     from .plugins import get_catalog
@@ -25,9 +28,11 @@ def load_mechanism(name_or_path: str | Path | Mechanism, **options) -> Mechanism
         raise MechanismError(f"expected a mechanism name or path, got {type(name_or_path).__name__}")
     name = name_or_path
     registry = get_catalog()["mechanism"]
-    family, sep, argument = name.partition(":")
-    if sep and family in registry:
-        return registry.get(family)(argument, **options)
+    plugin, qualifier, rest = name.partition(QUALIFIER)
+    prefix, rest = (plugin + qualifier, rest) if qualifier and ":" not in plugin else ("", name)
+    family, sep, argument = rest.partition(":")
+    if sep and prefix + family in registry:
+        return registry.get(prefix + family)(argument, **options)
     if name.endswith((".yaml", ".yml")) or "/" in name:
         raise MechanismError(f"{name}: no such mechanism file")
     return registry.get(name)(**options)

@@ -1,15 +1,22 @@
 """The plugin manager: built-in and installed plugins filling one catalog of registries.
 
-Installed plugins are found through the entry-point group ``kinetix``. The environment variable
-``KINETIX_LOAD_PLUGINS`` (comma-separated entry-point names; empty for none) limits which installed
-plugins load, which keeps tests hermetic. A plugin that fails to import is recorded with its error
-and does not stop the others.
+Installed plugins are found through the entry-point group ``kinetix``. Built-in plugins load
+first, so their names win: the modules in ``DEFAULT_PLUGINS``, then the in-tree distributions in
+``BUILTIN_ENTRY_POINTS`` (recognised by entry-point name *and* distribution). Third-party plugins
+follow in entry-point name order. A name that an earlier plugin already registered stays the
+earlier plugin's; the later item is kept under ``plugin::name`` (see :mod:`kinetix.registry`) and
+the collision is reported. The environment variable ``KINETIX_LOAD_PLUGINS`` (comma-separated
+entry-point names; empty for none) limits which installed plugins load, which keeps tests
+hermetic. A plugin that fails to import or whose hook fails (with any exception, ``SystemExit``
+included; only ``KeyboardInterrupt`` goes through) is recorded with its error and does not stop
+the others. Every such event is a :class:`PluginWarning` and a field of ``kinetix plugins``.
 """
 
 from __future__ import annotations
 
 import importlib
 import os
+import re
 import warnings
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -18,10 +25,16 @@ import pluggy
 
 from . import hookspecs
 from .errors import RegistryError
-from .registry import Registry
+from .quoting import listing, quote
+from .registry import Registry, qualified
 
 ENTRY_POINT_GROUP = "kinetix"
 DEFAULT_PLUGINS = ("kinetix.builtin.solvers", "kinetix.builtin.networks", "kinetix.builtin.losses")
+BUILTIN_ENTRY_POINTS = {  # entry-point name -> the in-tree distribution that must provide it, in load order
+    "mechanisms": "kinetix-mechanisms",
+    "trainers": "kinetix-trainers",
+    "cantera": "kinetix-cantera",
+}
 _HOOK_OF_KIND = {
     "mechanism": "register_mechanisms",
     "solver": "register_solvers",
@@ -33,7 +46,18 @@ KINDS = tuple(_HOOK_OF_KIND)
 
 
 class PluginWarning(UserWarning):
-    """An installed plugin could not be loaded; the others still are."""
+    """An installed plugin could not be loaded, lost a name to another plugin, or was asked for
+    and not found; everything else still loads."""
+
+
+@dataclass(frozen=True)
+class Shadowed:
+    """An item a plugin registered under a name another plugin already owns."""
+
+    kind: str
+    name: str
+    owner: str  # the plugin whose item the plain name gives
+    use: str  # the qualified name that gives this plugin's item
 
 
 @dataclass
@@ -45,7 +69,33 @@ class PluginInfo:
     distribution: str | None = None
     version: str | None = None
     hooks: list[str] = field(default_factory=list)
+    shadowed: list[Shadowed] = field(default_factory=list)
     error: str | None = None
+
+    def as_row(self) -> dict:
+        """The JSON row of ``kinetix plugins``."""
+        row: dict = {"name": self.name, "builtin": self.builtin, "hooks": self.hooks}
+        if self.distribution:
+            row["distribution"] = self.distribution
+            row["version"] = self.version
+        if self.shadowed:
+            row["shadowed"] = [vars(item) for item in self.shadowed]
+        if self.error:
+            row["error"] = self.error
+        return row
+
+
+def _warn(message: str) -> None:
+    warnings.warn(message, PluginWarning, stacklevel=3)
+
+
+def describe(error: BaseException) -> str:
+    """``"ImportError: No module named 'x'"``, shortened; never raises, whatever the exception."""
+    try:
+        text = str(error)
+    except Exception:
+        text = "<unprintable>"
+    return f"{type(error).__name__}: {text if len(text) <= 300 else quote(text)}"
 
 
 class Catalog:
@@ -61,7 +111,11 @@ class Catalog:
         """Register ``plugin`` (a module or object with hook implementations) and collect its items.
 
         All or nothing: if any of its hooks raises or registers a bad item, the catalog is unchanged.
+        An item whose name another plugin already owns is kept as ``name::item`` only; it is
+        listed in the plugin's ``shadowed`` and warned about.
         """
+        if ":" in name or name in self.plugins:
+            raise RegistryError(f"plugin name {quote(name)} is taken or contains ':'")
         self.manager.register(plugin, name=name)
         info = PluginInfo(name, builtin, distribution, version)
         collected: list[tuple[str, tuple, dict]] = []
@@ -79,24 +133,25 @@ class Catalog:
                     info.hooks.append(hook_name)
             trial = {kind: Registry(kind) for kind in KINDS}
             for kind, args, kwargs in collected:
-                if args[0] in self.registries[kind]:
-                    other = self.registries[kind].entry(args[0]).plugin
-                    raise RegistryError(
-                        f"{kind} {args[0]!r} is registered twice, by plugins {other!r} and {name!r}; "
-                        "uninstall one of them or leave one out with KINETIX_LOAD_PLUGINS"
-                    )
                 trial[kind].add(*args, plugin=name, **kwargs)
-        except Exception:
+        except BaseException:
             self.manager.unregister(name=name)
             raise
         for kind, args, kwargs in collected:
-            self.registries[kind].add(*args, plugin=name, **kwargs)
+            owner = self.registries[kind].add(*args, plugin=name, **kwargs).plugin
+            if owner != name:
+                item = Shadowed(kind, args[0], owner, qualified(name, args[0]))
+                info.shadowed.append(item)
+                _warn(f"kinetix plugin {name!r} registers {kind} {item.name!r}, which plugin {owner!r} "
+                      f"already provides: {item.name!r} stays with {owner!r}, {item.use!r} picks {name!r}'s")
         self.plugins[name] = info
 
-    def add_failure(self, name: str, error: BaseException, *, distribution=None, version=None):
-        self.plugins[name] = PluginInfo(
-            name, False, distribution, version, error=f"{type(error).__name__}: {error}"
-        )
+    def add_failure(self, name: str, error: BaseException | str, *, key: str | None = None,
+                    distribution=None, version=None):
+        """Record (under ``key``, default ``name``) a plugin that did not load, and warn."""
+        message = error if isinstance(error, str) else describe(error)
+        self.plugins[key or name] = PluginInfo(name, False, distribution, version, error=message)
+        _warn(f"kinetix plugin {name!r} failed to load: {message}")
 
     def __getitem__(self, kind: str) -> Registry:
         return self.registries[kind]
@@ -109,6 +164,45 @@ def _allowed_entry_points() -> set[str] | None:
     return {name.strip() for name in raw.split(",") if name.strip()}
 
 
+def _normalized(distribution: str | None) -> str | None:
+    return re.sub(r"[-_.]+", "-", distribution).lower() if distribution else None
+
+
+def _distribution(entry_point) -> tuple[str | None, str | None]:
+    dist = entry_point.dist
+    return (dist.name, dist.version) if dist is not None else (None, None)
+
+
+def _is_builtin(entry_point) -> bool:
+    return BUILTIN_ENTRY_POINTS.get(entry_point.name) == _normalized(_distribution(entry_point)[0])
+
+
+def _load_order(entry_point) -> tuple:
+    """Built-ins first, in ``BUILTIN_ENTRY_POINTS`` order; then third-party plugins by name."""
+    if _is_builtin(entry_point):
+        return (0, list(BUILTIN_ENTRY_POINTS).index(entry_point.name), "")
+    return (1, 0, entry_point.name)
+
+
+def _add_entry_point(catalog: Catalog, entry_point) -> None:
+    dist_name, version = _distribution(entry_point)
+    name = entry_point.name
+    loaded = catalog.plugins.get(name)
+    if loaded is not None:
+        if _normalized(loaded.distribution) != _normalized(dist_name):
+            catalog.add_failure(name, f"the plugin name {name!r} is taken by {loaded.distribution or 'kinetix'}",
+                                key=f"{name} ({dist_name})", distribution=dist_name, version=version)
+        return  # otherwise the same distribution seen twice on sys.path
+    try:
+        plugin = entry_point.load()
+        catalog.add_plugin(plugin, name, builtin=_is_builtin(entry_point),
+                           distribution=dist_name, version=version)
+    except KeyboardInterrupt:
+        raise
+    except BaseException as error:  # a broken plugin, even one calling sys.exit(), must not stop kinetix
+        catalog.add_failure(name, error, distribution=dist_name, version=version)
+
+
 def build_catalog(*, entry_points: bool = True) -> Catalog:
     """Load the built-in plugins and (unless ``entry_points`` is false) the installed ones."""
     catalog = Catalog()
@@ -117,20 +211,14 @@ def build_catalog(*, entry_points: bool = True) -> Catalog:
     if not entry_points:
         return catalog
     allowed = _allowed_entry_points()
-    for entry_point in sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda ep: ep.name):
-        if allowed is not None and entry_point.name not in allowed:
-            continue
-        dist = entry_point.dist
-        dist_name = dist.name if dist is not None else None
-        version = dist.version if dist is not None else None
-        if entry_point.name in catalog.plugins:
-            continue  # the same distribution seen twice on sys.path
-        try:
-            plugin = entry_point.load()
-            catalog.add_plugin(plugin, entry_point.name, distribution=dist_name, version=version)
-        except Exception as error:  # a broken plugin must not break the others
-            catalog.add_failure(entry_point.name, error, distribution=dist_name, version=version)
-            warnings.warn(f"kinetix plugin {entry_point.name!r} failed to load: {error}", PluginWarning, stacklevel=2)
+    found = sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=_load_order)
+    for entry_point in found:
+        if allowed is None or entry_point.name in allowed:
+            _add_entry_point(catalog, entry_point)
+    installed = sorted({entry_point.name for entry_point in found})
+    for name in sorted((allowed or set()) - set(installed)):
+        catalog.add_failure(name, f"KINETIX_LOAD_PLUGINS names it, but no installed plugin has this name "
+                                  f"(installed: {listing(installed) or 'none'})")
     return catalog
 
 
