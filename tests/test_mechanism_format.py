@@ -46,6 +46,8 @@ def mutate(old, new):
     (mutate("rate_constant: 2.5", "rate_constant: -2.5"), ["reactions[0] (R1).rate_constant", "must be >= 0"]),
     (mutate("rate_constant: 2.5", "rate_constant: fast"), ["reactions[0] (R1).rate_constant", "expected a number"]),
     (mutate("rate_constant: 2.5", "rate_constant: 1" + "0" * 400), ["reactions[0] (R1).rate_constant", "must be finite"]),
+    (mutate("rate_constant: 2.5", "rate_constant: " + "9" * 5000), ["line 6", "cannot read '99999", "4300 digits"]),
+    (mutate("name: toy", "name: 2001-13-45"), ["line 3", "cannot read '2001-13-45' (month must be in 1..12)"]),
     (mutate(", rate_constant: 2.5", ""), ["reactions[0] (R1)", "missing field 'rate_constant'"]),
     (mutate("species: [A, B, C]", "species: [A, B, A]"), ["species[2]", "duplicate species 'A'"]),
     (mutate("species: [A, B, C]", "species: A"), ["species", "non-empty list"]),

@@ -103,11 +103,12 @@ class _Reader:
         if not isinstance(value, (int, float)):
             raise self.fail(where, f"expected a number, got {type(value).__name__} {quote(value)}")
         try:
-            value = float(value)
+            number = float(value)
         except OverflowError:  # an integer beyond the float range
-            value = math.inf
-        if not math.isfinite(value):
+            number = math.inf
+        if not math.isfinite(number):
             raise self.fail(where, f"must be finite, got {quote(value)}")
+        value = number
         if minimum is not None and (value < minimum or (strict and value == minimum)):
             relation = ">" if strict else ">="
             raise self.fail(where, f"must be {relation} {minimum:g}, got {value:g}")
