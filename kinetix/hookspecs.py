@@ -9,9 +9,10 @@ plugin can add several named items::
     def register_mechanisms(register):
         register("brusselator", make_brusselator)
 
-Built-in pieces are registered through these same hooks (see ``kinetix.plugins``), so built-in and
-third-party plugins are equal citizens. Installed distributions expose their plugin module through
-the entry-point group ``kinetix``.
+Built-in pieces are registered through these same hooks (see ``kinetix.plugins``); built-ins load
+first, so a name they register stays theirs (another plugin's item of that name is reachable as
+``plugin::name``). Installed distributions expose their plugin module through the entry-point
+group ``kinetix``.
 """
 
 import pluggy

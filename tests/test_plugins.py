@@ -142,11 +142,14 @@ def test_a_plugin_calling_sys_exit_is_contained_like_any_failure(monkeypatch, ca
     monkeypatch.delenv("KINETIX_LOAD_PLUGINS", raising=False)
     plugins.reset_catalog()
     try:
-        with pytest.warns(plugins.PluginWarning, match="'exits-in-hook' failed to load: SystemExit: bye"):
+        with pytest.warns(plugins.PluginWarning) as warned:
             assert main(["plugins"]) == 0
     finally:
         plugins.reset_catalog()
     rows = {row["name"]: row for row in json.loads(capsys.readouterr().out)}
+    assert sorted(str(warning.message) for warning in warned) == [
+        "kinetix plugin 'exits-at-import' failed to load: SystemExit: 3",
+        "kinetix plugin 'exits-in-hook' failed to load: SystemExit: bye"]
     assert rows["exits-at-import"]["error"] == "SystemExit: 3"
     assert rows["exits-in-hook"]["error"] == "SystemExit: bye"
     assert "error" not in rows["working"]
