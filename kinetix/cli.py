@@ -5,11 +5,25 @@ from __future__ import annotations
 import json
 import sys
 import traceback
+import unicodedata
 from pathlib import Path
 
 import click
 
+from . import interrupts
 from .errors import ConfigError, KinetixError
+
+
+def visible(text: str) -> str:
+    """``text`` with control characters (terminal escape sequences, bidi overrides) shown as
+    ``\\x1b``-style escapes; line breaks are kept."""
+    return "".join(repr(ch)[1:-1] if ch != "\n" and unicodedata.category(ch) in ("Cc", "Cf") else ch
+                   for ch in text)
+
+
+def echo(text: str, **options) -> None:
+    """``click.echo`` of :func:`visible` text: names from files and plugins cannot drive the terminal."""
+    click.echo(visible(text), **options)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -27,7 +41,7 @@ def plugins():
     from .plugins import get_catalog
 
     rows = [info.as_row() for info in get_catalog().plugins.values()]
-    click.echo(json.dumps(rows, indent=2))
+    echo(json.dumps(rows, indent=2))
 
 
 def _listing(kind: str):
@@ -35,12 +49,12 @@ def _listing(kind: str):
 
     entries = get_catalog()[kind].entries()
     if not entries:
-        click.echo(f"no {kind}s registered (install a kinetix plugin)")
+        echo(f"no {kind}s registered (install a kinetix plugin)")
         return
     width = max(len(entry.name) for entry in entries)
     plugin_width = max(len(entry.plugin) for entry in entries)
     for entry in entries:
-        click.echo(f"{entry.name:<{width}}  {entry.plugin:<{plugin_width}}  {entry.description}".rstrip())
+        echo(f"{entry.name:<{width}}  {entry.plugin:<{plugin_width}}  {entry.description}".rstrip())
 
 
 @cli.command()
@@ -120,7 +134,7 @@ def generate(mechanism, out, conditions_path, option_items, trajectories, seed, 
         path = generate_dataset(mech, out, trajectories=trajectories, seed=0 if seed is None else seed,
                                 perturbation=perturbation, method=method, force=force, progress=not no_progress,
                                 **tolerances)
-    click.echo(f"wrote {path} ({path.stat().st_size / 1024:.1f} KiB)")
+    echo(f"wrote {path} ({path.stat().st_size / 1024:.1f} KiB)")
 
 
 @cli.command()
@@ -129,7 +143,7 @@ def inspect(file):
     """Print a summary of a trajectory dataset."""
     from .data.dataset import load_dataset
 
-    click.echo(load_dataset(file).summary())
+    echo(load_dataset(file).summary())
 
 
 def _surrogate_path(path: Path) -> Path:
@@ -166,9 +180,9 @@ def train(data, out, config_path, trainer, epochs, seed, resume, force, no_progr
     surrogate = get_catalog()["trainer"].get(name)(config).train(
         dataset, out, resume=resume, force=force, progress=not no_progress)
     for split, result in surrogate.info["training"]["evaluation"].items():
-        click.echo(f"{split}: scaled MAE {result['scaled_mae']:.3e} (max {result['max_scaled_error']:.3e}) "
+        echo(f"{split}: scaled MAE {result['scaled_mae']:.3e} (max {result['max_scaled_error']:.3e}) "
                    f"over {result['trajectories']} trajectories")
-    click.echo(f"surrogate: {out / 'surrogate'}\nplots:     {out / 'plots'}")
+    echo(f"surrogate: {out / 'surrogate'}\nplots:     {out / 'plots'}")
 
 
 @cli.command()
@@ -191,13 +205,13 @@ def evaluate(surrogate, data, out, method, rtol, force):
     options = {key: value for key, value in (("method", method), ("rtol", rtol)) if value is not None}
     result = evaluate_surrogate(model, dataset, **options)
     width = max(7, *(len(name) for name in result["scaled_mae_per_species"]))
-    click.echo(f"{'species':<{width}}  scaled MAE  max scaled error")
+    echo(f"{'species':<{width}}  scaled MAE  max scaled error")
     for name, mae in result["scaled_mae_per_species"].items():
-        click.echo(f"{name:<{width}}  {mae:10.3e}  {result['max_scaled_error_per_species'][name]:10.3e}")
-    click.echo(f"{'all':<{width}}  {result['scaled_mae']:10.3e}  {result['max_scaled_error']:10.3e}")
+        echo(f"{name:<{width}}  {mae:10.3e}  {result['max_scaled_error_per_species'][name]:10.3e}")
+    echo(f"{'all':<{width}}  {result['scaled_mae']:10.3e}  {result['max_scaled_error']:10.3e}")
     target = out or path.parent / f"evaluation-{Path(data).stem}.json"
     write_json(target, result, force=force)
-    click.echo(f"wrote {target}")
+    echo(f"wrote {target}")
 
 
 @cli.command()
@@ -217,12 +231,22 @@ def simulate(surrogate, out, y0_items, source, times, force):
 
     model = Surrogate.load(_surrogate_path(surrogate))
     path = simulate_to_file(model, out, y0_items=y0_items, source=source, times=times, force=force)
-    click.echo(f"wrote {path}")
+    echo(f"wrote {path}")
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the CLI, turning errors into one line on stderr and a non-zero exit."""
     args = sys.argv[1:] if argv is None else argv
+    with interrupts.trapped():
+        code = _run(args)
+        if interrupts.received():  # even if a library swallowed the KeyboardInterrupt
+            if code == 0:
+                echo("kinetix: interrupted", err=True)
+            return 128 + interrupts.received()
+    return code
+
+
+def _run(args: list[str]) -> int:
     debug = "--debug" in args
     try:
         cli.main(args=args, prog_name="kinetix", standalone_mode=False)
@@ -232,17 +256,17 @@ def main(argv: list[str] | None = None) -> int:
         error.show()
         return error.exit_code
     except click.exceptions.Abort:
-        click.echo("kinetix: aborted", err=True)
+        echo("kinetix: aborted", err=True)
         return 130
     except KinetixError as error:
         if debug:
             traceback.print_exc()
-        click.echo(f"kinetix: error: {error}", err=True)
+        echo(f"kinetix: error: {error}", err=True)
         return 1
     except Exception as error:  # a bug: still one line unless --debug
         if debug:
             traceback.print_exc()
-        click.echo(f"kinetix: internal error: {type(error).__name__}: {error} (rerun with --debug for details)", err=True)
+        echo(f"kinetix: internal error: {type(error).__name__}: {error} (rerun with --debug for details)", err=True)
         return 2
     return 0
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,6 +52,13 @@ class TrajectoryDataset(Dataset):
         """Where integration starts (at or before ``t[0]``)."""
         return float(self.metadata["t0"])
 
+    def content_sha256(self) -> str:
+        """SHA-256 of what training sees: species names, ``t0``, ``t``, ``y0`` and ``y`` (as float64)."""
+        digest = hashlib.sha256(json.dumps([list(self.species), self.t0]).encode())
+        for array in (self.t, self.y0, self.y):
+            digest.update(array.to(torch.float64).contiguous().numpy().tobytes())
+        return digest.hexdigest()
+
     def subset(self, indices) -> TrajectoryDataset:
         """The trajectories at ``indices`` (a list or index tensor), sharing the metadata."""
         indices = torch.as_tensor(indices, dtype=torch.long)
@@ -80,12 +89,29 @@ class TrajectoryDataset(Dataset):
 
 
 _H5_ERRORS = (OSError, RuntimeError, ValueError, TypeError, KeyError, UnicodeDecodeError)
+MAX_COMPRESSION = 2000  # gzip stores at most about 1000 bytes in one; a larger claim is not data
+
+
+def _memory_bytes() -> int:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, OSError, ValueError):
+        return 1 << 62
 
 
 def _read(f: h5py.File, name: str, path: Path) -> np.ndarray:
+    """Dataset ``name``, after checking that its declared size is plausible and fits in memory."""
     item = f.get(name)
     if not isinstance(item, h5py.Dataset):
         raise DatasetError(f"{path}: missing dataset '{name}'; regenerate the file with kinetix generate")
+    declared = item.size * item.dtype.itemsize
+    stored = item.id.get_storage_size()
+    if declared > MAX_COMPRESSION * stored + (1 << 20):
+        raise DatasetError(f"{path}: '{name}' declares shape {item.shape} ({declared / 2**30:.3g} GiB) but stores "
+                           f"only {stored} bytes; the file is damaged or not kinetix data")
+    if declared > _memory_bytes() // 2:
+        raise DatasetError(f"{path}: '{name}' holds {declared / 2**30:.3g} GiB, more than half of this machine's "
+                           "memory; split the dataset into smaller files")
     return item[()]
 
 

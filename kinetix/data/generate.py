@@ -13,7 +13,7 @@ from ..errors import ConfigError, SolverError
 from ..mechanism import Mechanism
 from ..simulate import integrate_mechanism
 from ..solvers.api import DEFAULT_METHOD
-from .atomic import refuse_existing
+from .atomic import check_target
 from .conditions import (
     SEARCH_POINTS_PER_DECADE, Conditions, ConditionsMechanism, Peaks, find_peaks, log_times, peak_resolving_times,
 )
@@ -46,7 +46,7 @@ def generate_dataset(
     Nothing is written if any integration fails.
     """
     out = Path(out)
-    refuse_existing(out, force)
+    check_target(out, force)
     sampled = trajectories > 1 or perturbation is not None
     if sampled:
         perturbation = default_perturbation(mechanism).merged_with(perturbation or Perturbation())
@@ -116,7 +116,7 @@ def generate_from_conditions(
     hold the batch's per-member values and the peak times. Nothing is written if any integration fails.
     """
     out = Path(out)
-    refuse_existing(out, force)
+    check_target(out, force)
     where = str(conditions.path or "conditions")
     if not isinstance(mechanism, ConditionsMechanism):
         raise ConfigError(f"{mechanism.name}: cannot build trajectories from a conditions table (it has no "

@@ -17,6 +17,7 @@ from .equation import format_equation, parse_equation
 
 FORMAT_KEY = "kinetix-mechanism"
 FORMAT_VERSION = 1
+MAX_GRID_POINTS = 100_000  # output times of a mechanism's default grid
 _TOP_LEVEL = {FORMAT_KEY, "name", "description", "reference", "units", "species", "reactions",
               "initial_state", "time", "sampling"}
 _REACTION_KEYS = {"id", "equation", "reactants", "products", "rate_constant", "orders"}
@@ -210,8 +211,8 @@ def _time(reader: _Reader, raw: Any) -> tuple[tuple[float, float], TimeGrid]:
     start = reader.number(grid.get("start", t0), "time.grid.start")
     stop = reader.number(grid.get("stop", t1), "time.grid.stop")
     points = grid.get("points")
-    if isinstance(points, bool) or not isinstance(points, int) or points < 1:
-        raise reader.fail("time.grid.points", f"expected a positive integer, got {quote(points)}")
+    if isinstance(points, bool) or not isinstance(points, int) or not 1 <= points <= MAX_GRID_POINTS:
+        raise reader.fail("time.grid.points", f"expected a positive integer up to {MAX_GRID_POINTS}, got {quote(points)}")
     if not (t0 <= start <= stop <= t1) or (points > 1 and not stop > start):
         raise reader.fail("time.grid", f"start {start:g} and stop {stop:g} must satisfy t0 <= start < stop <= t1")
     if spacing == "log" and start <= 0:
