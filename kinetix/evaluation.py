@@ -8,10 +8,17 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .data.atomic import atomic_path
+from .data.atomic import atomic_path, check_target
 from .data.dataset import TrajectoryDataset, load_dataset
 from .errors import ConfigError
 from .surrogate import Surrogate
+
+
+def require_same_species(dataset: TrajectoryDataset, surrogate: Surrogate) -> None:
+    """Raise unless ``dataset`` holds the surrogate's species, in its order."""
+    if tuple(dataset.species) != surrogate.species:
+        raise ConfigError(f"{dataset.path}: species {list(dataset.species)} do not match the surrogate's "
+                          f"{list(surrogate.species)}; use data of the mechanism it was trained on")
 
 
 def evaluate_surrogate(surrogate: Surrogate, dataset: TrajectoryDataset, **solver_options) -> dict:
@@ -20,9 +27,7 @@ def evaluate_surrogate(surrogate: Surrogate, dataset: TrajectoryDataset, **solve
     Errors are scaled per species by the surrogate's training scale (``info["scales"]["y_scale"]``,
     else the dataset's ``max |y|``). Returns overall and per-species scaled MAE and max error.
     """
-    if tuple(dataset.species) != surrogate.species:
-        raise ConfigError(f"{dataset.path}: species {list(dataset.species)} differ from the surrogate's "
-                          f"{list(surrogate.species)}")
+    require_same_species(dataset, surrogate)
     scale = surrogate.info.get("scales", {}).get("y_scale")
     scale = torch.as_tensor(scale, dtype=dataset.y.dtype) if scale is not None else dataset.y.abs().amax(dim=(0, 1))
     surrogate.info["t0"] = dataset.t0
@@ -77,8 +82,10 @@ def simulate_to_file(surrogate: Surrogate, out: Path, *, y0_items=(), source=Non
     out = Path(out)
     if out.suffix not in (".csv", ".h5"):
         raise ConfigError(f"{out}: the output must end in .csv or .h5")
+    check_target(out, force)
     if source is not None:
         dataset = load_dataset(source)
+        require_same_species(dataset, surrogate)
         y0, t, t0 = dataset.y0, dataset.t, dataset.t0
         if y0_items:
             raise ConfigError("give either --from or --y0, not both")

@@ -20,6 +20,7 @@ from typing import Any
 
 import torch
 
+from .allocation import AllocationBudget
 from .data.atomic import atomic_path
 from .errors import KinetixError, SurrogateError
 
@@ -28,6 +29,8 @@ FORMAT_VERSION = 1
 MANIFEST = "surrogate.json"
 WEIGHTS = "weights.pt"
 HISTORY = "history.csv"
+MAX_MANIFEST_BYTES = 64 << 20
+MAX_NETWORK_BYTES = 1 << 30
 
 
 def sha256(path: Path) -> str:
@@ -36,6 +39,19 @@ def sha256(path: Path) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def build_network(network: dict, **arguments) -> torch.nn.Module:
+    """The registered network ``network["name"]`` built from ``network["config"]`` and ``arguments``.
+
+    Raises :class:`kinetix.KinetixError` before allocating more than ``MAX_NETWORK_BYTES`` of
+    tensors (a mistyped or hostile width).
+    """
+    from .plugins import get_catalog
+
+    factory = get_catalog()["network"].get(network["name"])
+    with AllocationBudget(MAX_NETWORK_BYTES, f"network {network['name']!r} {network['config']}"):
+        return factory(**network["config"], **arguments)
 
 
 class Surrogate:
@@ -108,16 +124,18 @@ class Surrogate:
 
         Raises :class:`kinetix.SurrogateError` naming the folder, the problem and the fix.
         """
-        from .plugins import get_catalog
-
         path = Path(path)
         manifest_path = path / MANIFEST
         if not manifest_path.is_file():
             raise SurrogateError(f"{path}: not a surrogate folder ({MANIFEST} missing); train one with kinetix train")
+        if manifest_path.stat().st_size > MAX_MANIFEST_BYTES:
+            raise SurrogateError(f"{manifest_path}: larger than {MAX_MANIFEST_BYTES >> 20} MiB; not a kinetix manifest")
         try:
             manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError) as error:
             raise SurrogateError(f"{manifest_path}: not valid JSON ({error}); the file is damaged") from None
+        except RecursionError:
+            raise SurrogateError(f"{manifest_path}: nested too deeply; not a kinetix manifest") from None
         if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_NAME:
             raise SurrogateError(f"{manifest_path}: not a kinetix surrogate (field 'format' must be {FORMAT_NAME!r})")
         if manifest.get("format_version") != FORMAT_VERSION:
@@ -141,7 +159,7 @@ class Surrogate:
         if not (isinstance(species, list) and species and all(isinstance(s, str) for s in species)):
             raise SurrogateError(f"{manifest_path}: field 'species' must be a non-empty list of names")
         try:
-            field = get_catalog()["network"].get(network["name"])(**network["config"])
+            field = build_network(network)
         except (KinetixError, TypeError, ValueError) as error:
             raise SurrogateError(f"{manifest_path}: cannot build network {network['name']!r} ({error})") from None
         try:

@@ -10,10 +10,11 @@ import copy
 import dataclasses
 import hashlib
 import json
+import math
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from kinetix.errors import ConfigError
+from kinetix.errors import ConfigError, KinetixError
 
 
 @dataclass
@@ -125,8 +126,8 @@ def _coerce(value: Any, default: Any, where: str) -> Any:
             raise ConfigError(f"{where}: expected an integer, got {value!r}")
         return value
     if isinstance(default, float):
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{where}: expected a number, got {value!r}")
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise ConfigError(f"{where}: expected a finite number, got {value!r}")
         return float(value)
     if isinstance(default, tuple):
         if not isinstance(value, (list, tuple)) or len(value) != len(default):
@@ -170,4 +171,20 @@ def parse_config(values: dict[str, Any] | None, source: str = "config", base: Tr
         raise ConfigError(f"{source}: curriculum.fraction must be in [0, 1], got {config.curriculum.fraction}")
     if config.curriculum.start_points < 2:
         raise ConfigError(f"{source}: curriculum.start_points must be at least 2")
+    if not all(0 <= beta < 1 for beta in config.optimizer.betas):
+        raise ConfigError(f"{source}: optimizer.betas must both be in [0, 1), got {list(config.optimizer.betas)}")
+    _check_solver(config.solver.method, source)
     return config
+
+
+def _check_solver(method: str, source: str) -> None:
+    """Training backpropagates through the solver: it must be registered and differentiable."""
+    from kinetix.plugins import get_catalog
+
+    try:
+        solver = get_catalog()["solver"].get(method)()
+    except KinetixError as error:
+        raise ConfigError(f"{source}: solver.method: {error}") from None
+    if not getattr(solver, "differentiable", True):
+        raise ConfigError(f"{source}: solver.method: {method!r} gives no gradients, so it cannot train; "
+                          "use a differentiable solver such as 'rodas5p' (see kinetix solvers)")

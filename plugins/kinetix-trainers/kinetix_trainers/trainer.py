@@ -15,15 +15,16 @@ from tqdm.auto import tqdm
 
 import kinetix
 from kinetix import scaling
-from kinetix.data.atomic import atomic_path, refuse_existing
+from kinetix.data.atomic import atomic_path
 from kinetix.errors import ConfigError, KinetixError
 from kinetix.plugins import get_catalog
-from kinetix.surrogate import Surrogate
+from kinetix.surrogate import Surrogate, build_network
 from kinetix.training import Trainer
 
-from .checkpoint import CHECKPOINT, load_checkpoint, save_checkpoint
+from .checkpoint import load_checkpoint, save_checkpoint
 from .config import TrainConfig, parse_config
 from .plots import plot_history, plot_trajectories
+from .run_folder import run_folder
 
 HISTORY_FIELDS = ("epoch", "loss", "grad_norm", "lr", "horizon", "steps", "rejected", "val_loss", "seconds")
 MAX_FAILED_EPOCHS = 20
@@ -42,25 +43,9 @@ class StiffTrainer(Trainer):
     def train(self, dataset, out, *, resume=False, force=False, progress=True) -> Surrogate:
         out = Path(out)
         if resume:
-            state = load_checkpoint(out)
-        else:
-            refuse_existing(out, force)
-            if out.exists():
-                _clear(out)
-            out.mkdir(parents=True, exist_ok=True)
-            state = None
-        return _Run(self, dataset, out, state, progress).run()
-
-
-def _clear(out: Path) -> None:
-    """Remove what a previous run left (only our own files), so --force starts afresh."""
-    import shutil
-
-    for name in (CHECKPOINT, "history.csv", "config.json", "evaluation.json"):
-        (out / name).unlink(missing_ok=True)
-    for folder in ("plots", "surrogate"):
-        if (out / folder).is_dir():
-            shutil.rmtree(out / folder)
+            return _Run(self, dataset, out, load_checkpoint(out), progress).run()
+        with run_folder(out, force):
+            return _Run(self, dataset, out, None, progress).run()
 
 
 class _Run:
@@ -91,9 +76,8 @@ class _Run:
         self.network = {"name": net.name, "config": {"n_species": len(dataset.species), "width": net.width,
                                                      "depth": net.depth, "activation": net.activation,
                                                      "output": net.output}}
-        factory = get_catalog()["network"].get(net.name)
-        self.field = factory(**self.network["config"], input_shift=shift, input_scale=in_scale,
-                             output_scale=out_scale * net.output_factor)
+        self.field = build_network(self.network, input_shift=shift, input_scale=in_scale,
+                                   output_scale=out_scale * net.output_factor)
         if net.init_output != 1.0:
             with torch.no_grad():
                 last = list(self.field.parameters())[-2:]
@@ -113,6 +97,7 @@ class _Run:
         self.elapsed = 0.0
         self.best = {"val": math.inf, "state": None, "bad": 0}
         self.previous: list[torch.Tensor] | None = None  # the weights before the last update
+        self.dataset_sha256 = dataset.content_sha256()
         if state is not None:
             self._restore(state)
 
@@ -135,6 +120,9 @@ class _Run:
         return min(total, start + int((total - start) * min(1.0, epoch / max(ramp, 1))))
 
     def _restore(self, state: dict) -> None:
+        if state.get("dataset_sha256") != self.dataset_sha256:
+            raise KinetixError(f"{self.out}: the checkpoint was trained on other data than {self.dataset.path} "
+                               "(its content differs); resume with the same dataset, or train afresh with --force")
         if state.get("fingerprint") != self.config.fingerprint():
             raise KinetixError(f"{self.out}: the checkpoint was written with another configuration; resume with "
                                "the same settings and --epochs, or train afresh with --force")
@@ -150,7 +138,8 @@ class _Run:
 
     def _checkpoint(self, epoch: int) -> None:
         save_checkpoint(self.out, {
-            "fingerprint": self.config.fingerprint(), "epoch": epoch, "model": self.field.state_dict(),
+            "fingerprint": self.config.fingerprint(), "dataset_sha256": self.dataset_sha256, "epoch": epoch,
+            "model": self.field.state_dict(),
             "optimizer": self.optimizer.state_dict(), "schedule": self.schedule.state_dict(),
             "generator": self.generator.get_state(), "history": self.history, "elapsed": self.elapsed,
             "best_val": self.best["val"], "best_state": self.best["state"], "bad": self.best["bad"],
@@ -325,6 +314,17 @@ class _Run:
             "trajectories": len(index),
         }, pred
 
+    def _refuse_unusable(self, evaluation: dict) -> None:
+        """Raise unless the weights are finite and the surrogate reproduces every split (finite errors)."""
+        advice = ("no surrogate saved; lower optimizer.lr, raise solver.max_steps, or use a curriculum "
+                  "(see history.csv)")
+        if not all(torch.isfinite(p).all() for p in self.field.state_dict().values()):
+            raise KinetixError(f"{self.out}: training produced non-finite weights; {advice}")
+        for split, result in evaluation.items():
+            if not math.isfinite(result["max_scaled_error"]):
+                raise KinetixError(f"{self.out}: the trained field cannot be integrated over the {split} trajectories "
+                                   f"(scaled error {result['max_scaled_error']}); {advice}")
+
     def _finish(self) -> Surrogate:
         dataset, config, solver = self.dataset, self.config, self.config.solver
         evaluation = {}
@@ -336,6 +336,7 @@ class _Run:
                 plot_trajectories(plots / f"trajectories_{split}.png", dataset.t.numpy(), dataset.y[index].numpy(),
                                   pred.numpy(), dataset.species,
                                   f"{split}: scaled MAE {evaluation[split]['scaled_mae']:.2e}")
+        self._refuse_unusable(evaluation)
         plot_history(plots / "training.png", self.history)
         (self.out / "evaluation.json").write_text(json.dumps(evaluation, indent=2))
         metadata = dataset.metadata
@@ -344,8 +345,8 @@ class _Run:
             "t0": dataset.t0, "t": dataset.t.tolist(), "y0": dataset.y0[self.train_index[0]].tolist(),
             "solver": {"method": solver.method, "rtol": solver.eval_rtol, "atol": (solver.eval_atol * self.y_scale).tolist()},
             "scales": {"y_scale": self.y_scale.tolist()},
-            "dataset": {"path": str(dataset.path), "mechanism": metadata.get("mechanism"),
-                        "mechanism_sha256": metadata.get("mechanism_sha256"), "created": metadata.get("created"),
+            "dataset": {"path": str(dataset.path), "sha256": self.dataset_sha256,
+                        "mechanism": metadata.get("mechanism"), "mechanism_sha256": metadata.get("mechanism_sha256"), "created": metadata.get("created"),
                         "provenance": metadata.get("provenance", {})},
             "training": {"trainer": self.trainer.name, "config": config.as_dict(), "epochs": len(self.history),
                          "seconds": round(self.elapsed, 1), "evaluation": evaluation},
