@@ -36,6 +36,7 @@ def _racer(name, kind, barrier, folder, results):
                     (temporary / "who").write_text(name)
                 else:
                     temporary.write_text(name)
+                barrier.wait()  # both finish writing together and then race to move into place
             results.put((trial, name, "won"))
         except KinetixError as error:
             results.put((trial, name, "refused" if "already exists" in str(error) else str(error)))
