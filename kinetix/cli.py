@@ -181,7 +181,7 @@ def train(data, out, config_path, trainer, epochs, seed, resume, force, no_progr
         dataset, out, resume=resume, force=force, progress=not no_progress)
     for split, result in surrogate.info["training"]["evaluation"].items():
         echo(f"{split}: scaled MAE {result['scaled_mae']:.3e} (max {result['max_scaled_error']:.3e}) "
-                   f"over {result['trajectories']} trajectories")
+             f"over {result['trajectories']} trajectories")
     echo(f"surrogate: {out / 'surrogate'}\nplots:     {out / 'plots'}")
 
 

@@ -89,7 +89,7 @@ class TrajectoryDataset(Dataset):
 
 
 _H5_ERRORS = (OSError, RuntimeError, ValueError, TypeError, KeyError, UnicodeDecodeError)
-MAX_COMPRESSION = 2000  # gzip stores at most about 1000 bytes in one; a larger claim is not data
+MAX_COMPRESSION = 2000  # gzip compresses at most about 1000:1; a larger ratio of declared to stored bytes is not data
 
 
 def _memory_bytes() -> int:
