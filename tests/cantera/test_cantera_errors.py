@@ -1,6 +1,10 @@
 """What kinetix-cantera refuses, and how it says so."""
 
+from pathlib import Path
+
 import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
 
 ct = pytest.importorskip("cantera")
 kinetix_cantera = pytest.importorskip("kinetix_cantera")
@@ -33,9 +37,19 @@ def test_surface_reactions_are_named():
         kinetix_cantera.Kinetics(surface)
 
 
-def test_non_ideal_gas_is_refused():
-    with pytest.raises(MechanismError, match="nDodecane_Reitz.yaml: the phase uses thermo model 'Redlich-Kwong'"):
+def test_non_ideal_gas_is_refused_and_the_ideal_gas_phase_named():
+    with pytest.raises(MechanismError, match=r"nDodecane_Reitz.yaml: phase 'nDodecane_RK' uses thermo model "
+                                             r"'Redlich-Kwong'.*ideal-gas phases \(nDodecane_IG\) with phase=.*"
+                                             r"Kinetics\(source, phase='nDodecane_IG'\).*--option phase=nDodecane_IG"):
         kinetix_cantera.Kinetics("nDodecane_Reitz.yaml")
+
+
+def test_unknown_phase():
+    with pytest.raises(MechanismError, match=r"nDodecane_Reitz.yaml: no phase named 'gas'; the file's phases: "
+                                             r"nDodecane_RK \(Redlich-Kwong\), nDodecane_IG \(ideal-gas\)$"):
+        kinetix_cantera.Kinetics("nDodecane_Reitz.yaml", phase="gas")
+    with pytest.raises(MechanismError, match="phase='gas' applies to mechanism files"):
+        kinetix_cantera.Kinetics(ct.Solution("h2o2.yaml"), phase="gas")
 
 
 def test_missing_file():
@@ -43,17 +57,51 @@ def test_missing_file():
         kinetix_cantera.Kinetics("no-such-mechanism.yaml")
 
 
-@pytest.mark.parametrize("text", ["just: [a, mapping]\n", "not yaml at all: [\n", "# a comment only\n"])
-def test_not_a_mechanism(tmp_path, text):
+def not_a_mechanism(path) -> str:
+    return (f"{path}: not a Cantera mechanism (no top-level 'phases:' list); give a Cantera YAML mechanism "
+            "(Chemkin files convert with Cantera's ck2yaml)")
+
+
+@pytest.mark.parametrize("text", ["just: [a, mapping]\n", "not yaml at all: [\n", "# a comment only\n",
+                                  "root:x:0:0:root:/root:/bin/bash\nsecret: hunter2\n"])
+def test_not_a_mechanism_is_not_quoted(tmp_path, text):
     path = tmp_path / "notes.yaml"
     path.write_text(text)
-    with pytest.raises(MechanismError, match=f"{path}: Cantera cannot load it as a gas mechanism"):
+    with pytest.raises(MechanismError) as error:
         kinetix_cantera.Kinetics(path)
+    assert str(error.value) == not_a_mechanism(path)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(text=st.text(st.characters(blacklist_categories=("Cs",)), max_size=300))
+def test_no_text_of_a_non_mechanism_reaches_the_message(tmp_path, text):
+    assume("phases:" not in text)
+    path = tmp_path / "file.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(MechanismError) as error:
+        kinetix_cantera.Kinetics(path)
+    assert str(error.value) == not_a_mechanism(path)
+
+
+@pytest.mark.skipif(not Path("/etc/passwd").is_file(), reason="no /etc/passwd")
+def test_system_file():
+    with pytest.raises(MechanismError) as error:
+        kinetix_cantera.Kinetics("/etc/passwd")
+    assert str(error.value) == not_a_mechanism("/etc/passwd")
+
+
+def test_broken_mechanism_error_is_bounded(tmp_path):
+    path = tmp_path / "broken.yaml"
+    path.write_text("phases:\n- name: gas\n  thermo: ideal-gas\n  species: [" + "A, " * 5000 + "B]\n")
+    with pytest.raises(MechanismError, match=f"{path}: Cantera cannot load it as a gas mechanism: ") as error:
+        kinetix_cantera.Kinetics(path)
+    assert len(str(error.value)) < 500 + len(str(path))
 
 
 def test_directory(tmp_path):
-    with pytest.raises(MechanismError, match=f"{tmp_path}: Cantera cannot load it as a gas mechanism"):
+    with pytest.raises(MechanismError) as error:
         kinetix_cantera.Kinetics(tmp_path)
+    assert str(error.value) == not_a_mechanism(tmp_path)
 
 
 def test_wrong_source_type():

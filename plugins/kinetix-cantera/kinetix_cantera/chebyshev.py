@@ -2,7 +2,8 @@
 
 ``T~ = (2/T - 1/Tmin - 1/Tmax) / (1/Tmax - 1/Tmin)`` and
 ``P~ = (2 log10 P - log10 Pmin - log10 Pmax) / (log10 Pmax - log10 Pmin)``; outside the rectangle
-the polynomials are extrapolated, as in Cantera.
+the polynomials are extrapolated, as in Cantera. A fit with one pressure coefficient does not
+depend on pressure, and may give a single pressure (``pressure-range: [P, P]``): ``P~`` is then 0.
 """
 
 from __future__ import annotations
@@ -32,6 +33,13 @@ def chebyshev_slopes(x: torch.Tensor, polynomials: torch.Tensor) -> torch.Tensor
     return torch.stack(slopes[: polynomials.shape[-1]], dim=-1)
 
 
+def is_degenerate(rate: ct.ChebyshevRate) -> bool:
+    """True for a fit that Cantera evaluates to NaN: an empty temperature range, or an empty
+    pressure range under more than one pressure coefficient."""
+    (t_min, t_max), (p_min, p_max) = rate.temperature_range, rate.pressure_range
+    return t_min == t_max or (p_min == p_max and rate.data.shape[1] > 1)
+
+
 class ChebyshevRates(RateGroup):
     """Chebyshev reactions. Buffers: ``coefficients`` ``(n, NT, NP)`` (log10 of SI rate constants,
     zero-padded to the largest fit), ``reduced`` ``(n, 4)``: ``(-1/Tmin - 1/Tmax, 1/(1/Tmax - 1/Tmin),
@@ -49,8 +57,8 @@ class ChebyshevRates(RateGroup):
             coefficients[j, : data.shape[0], : data.shape[1]] = data
             t_min, t_max = rate.temperature_range
             log_p_min, log_p_max = (math.log10(p) for p in rate.pressure_range)
-            reduced.append([-1 / t_min - 1 / t_max, 1 / (1 / t_max - 1 / t_min),
-                            -log_p_min - log_p_max, 1 / (log_p_max - log_p_min)])
+            p_scale = 0.0 if data.shape[1] == 1 else 1 / (log_p_max - log_p_min)  # see is_degenerate
+            reduced.append([-1 / t_min - 1 / t_max, 1 / (1 / t_max - 1 / t_min), -log_p_min - log_p_max, p_scale])
         self.register_buffer("coefficients", coefficients)
         self.register_buffer("reduced", torch.tensor(reduced, dtype=dtype))
 

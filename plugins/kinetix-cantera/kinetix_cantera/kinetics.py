@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from collections import defaultdict
 from pathlib import Path
 from typing import NamedTuple
@@ -12,12 +13,12 @@ import torch
 from kinetix import MechanismError
 
 from .arrhenius import ArrheniusRates
-from .chebyshev import ChebyshevRates
+from .chebyshev import ChebyshevRates, is_degenerate
 from .concentration_product import ConcentrationProduct
 from .falloff import FalloffRates, SriFalloff, TroeFalloff, TsangFalloff
 from .plog import PlogRates
 from .rate_group import RateSlopes, RateState, take
-from .source import canonical_yaml, describe, is_phase, open_solution
+from .source import canonical_yaml, describe, ideal_gas_phases, ignored_surfaces, is_phase, open_solution
 from .thermo import NasaThermo
 from .third_body import ThirdBodies
 
@@ -68,21 +69,28 @@ class Kinetics(torch.nn.Module):
     ``species_names``, ``reaction_equations``, ``reference_pressure`` [Pa], ``yaml`` (the canonical
     definition, see :func:`~kinetix_cantera.source.canonical_yaml`).
 
+    ``phase``: the name of the phase to evaluate in a mechanism file that defines several (default:
+    the file's first). Transport data are not read (kinetics needs none). Surface or edge phases
+    of the file are left out, with one warning.
+
     Raises :class:`kinetix.MechanismError` at construction, naming the source and the reaction
-    (index and equation), for a phase that is not an ideal gas, species thermo other than
-    NASA-7/NASA-9, or a reaction type outside ``SUPPORTED``.
+    (index and equation), for a phase that is not an ideal gas (naming the file's ideal-gas phases
+    for ``phase=``), species thermo other than NASA-7/NASA-9, or a reaction type outside ``SUPPORTED``.
     """
 
-    def __init__(self, source, dtype: torch.dtype = torch.float64):
+    def __init__(self, source, dtype: torch.dtype = torch.float64, *, phase: str | None = None):
         super().__init__()
-        solution = open_solution(source)
+        solution = open_solution(source, phase)
         where = describe(source)
         _check_reactions(solution, where)
         if solution.thermo_model != "ideal-gas":
-            raise MechanismError(
-                f"{where}: the phase uses thermo model {solution.thermo_model!r}; kinetix-cantera supports "
-                "'ideal-gas' only (change the phase's 'thermo:' entry or pick an ideal-gas phase)"
-            )
+            raise MechanismError(f"{where}: phase {solution.name!r} uses thermo model {solution.thermo_model!r}; "
+                                 f"kinetix-cantera supports 'ideal-gas' only: {_ideal_gas_hint(source)}")
+        surfaces = ignored_surfaces(source, solution.name)
+        if surfaces:
+            warnings.warn(f"{where}: only the gas phase {solution.name!r} is evaluated; the file's surface "
+                          f"phase(s) {', '.join(surfaces)} and their reactions are ignored (kinetix-cantera "
+                          "evaluates gas-phase kinetics only)", UserWarning, stacklevel=2)
         species = solution.species()
         _check_reference_pressure(species, solution.reference_pressure, where)
         self.source = where
@@ -280,7 +288,7 @@ class Kinetics(torch.nn.Module):
     def _third_body(self, concentrations: torch.Tensor) -> torch.Tensor:
         """Every reaction's third-body concentration ``(..., R)`` [kmol/m^3] (0 without one), internal order."""
         collider = self.third_bodies(concentrations)
-        return take(torch.cat([collider, torch.zeros_like(collider[..., :1])], dim=-1), self._third_body_column)
+        return take(torch.cat([collider, collider.new_zeros(*collider.shape[:-1], 1)], dim=-1), self._third_body_column)
 
     def _rate_state(self, T: torch.Tensor, P: torch.Tensor, third_body: torch.Tensor) -> RateState:
         logT, recipT = torch.log(T), 1.0 / T
@@ -381,18 +389,39 @@ class Kinetics(torch.nn.Module):
 
 
 def _check_reactions(solution, where: str) -> None:
-    """Raise naming every reaction whose type has no torch implementation."""
-    unsupported = [
-        f"reaction {j} '{reaction.equation}' ({reaction.reaction_type})"
-        for j, reaction in enumerate(solution.reactions())
-        if type(reaction.rate) not in RATE_GROUPS
-    ]
+    """Raise naming every reaction whose type has no torch implementation, and every Chebyshev fit
+    on an empty temperature or pressure range (Cantera's rate is NaN there)."""
+    reactions = list(enumerate(solution.reactions()))
+    unsupported = [f"reaction {j} '{r.equation}' ({r.reaction_type})" for j, r in reactions
+                   if type(r.rate) not in RATE_GROUPS]
     if unsupported:
-        listing = "; ".join(unsupported[:10]) + (f"; and {len(unsupported) - 10} more" if len(unsupported) > 10 else "")
         raise MechanismError(
-            f"{where}: {len(unsupported)} reaction(s) of a type kinetix-cantera does not support: {listing}. "
+            f"{where}: {len(unsupported)} reaction(s) of a type kinetix-cantera does not support: {_list(unsupported)}. "
             f"Supported: {SUPPORTED}. Remove or refit these reactions, or evaluate the mechanism with Cantera itself"
         )
+    empty = [f"reaction {j} '{r.equation}' (temperature-range {list(r.rate.temperature_range)}, pressure-range "
+             f"{list(r.rate.pressure_range)}, {r.rate.data.shape[1]} pressure coefficients)" for j, r in reactions
+             if isinstance(r.rate, ct.ChebyshevRate) and is_degenerate(r.rate)]
+    if empty:
+        raise MechanismError(
+            f"{where}: {len(empty)} Chebyshev reaction(s) on an empty range, where their rate is undefined: "
+            f"{_list(empty)}. Give distinct range limits, or one pressure coefficient for a pressure-independent fit"
+        )
+
+
+def _list(items: list[str], shown: int = 10) -> str:
+    """The first ``shown`` of ``items`` joined with ``; ``, and how many more there are."""
+    return "; ".join(items[:shown]) + (f"; and {len(items) - shown} more" if len(items) > shown else "")
+
+
+def _ideal_gas_hint(source) -> str:
+    """How to choose an ideal-gas phase of ``source`` instead."""
+    names = ideal_gas_phases(source)
+    if not names:
+        return "the file defines no ideal-gas phase; change the phase's 'thermo:' entry to 'ideal-gas'"
+    return (f"choose one of the file's ideal-gas phases ({', '.join(names)}) with phase=, e.g. "
+            f"Kinetics(source, phase={names[0]!r}), load_mechanism('cantera:...', phase={names[0]!r}) or "
+            f"--option phase={names[0]}")
 
 
 def _check_reference_pressure(species: list[ct.Species], reference: float, where: str) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import math
+import numbers
+import re
 from typing import Any, Mapping, NamedTuple, Sequence
 
 import cantera as ct
@@ -61,8 +63,9 @@ class ReactorMechanism(Mechanism):
     has no initial state until :meth:`with_conditions` gives one per member. Default output times
     are ``n_times`` log-spaced from ``t_first`` to ``t_end`` [s]; integration starts at 0.
 
-    ``kinetics`` is a :class:`Kinetics` or any source it accepts. :meth:`jacobian` is analytic
-    (see :mod:`kinetix_cantera.jacobian`).
+    ``kinetics`` is a :class:`Kinetics` or any source it accepts, ``phase`` the phase of a
+    mechanism file to use (default: its first). :meth:`jacobian` is analytic (see
+    :mod:`kinetix_cantera.jacobian`).
 
     Buffers: ``pressure`` [Pa] and ``density`` [kg/m^3], the constant one of the reactor (the
     other is the initial state's), scalars, or ``(N,)`` for a batch of ``N`` members built by
@@ -75,9 +78,12 @@ class ReactorMechanism(Mechanism):
     def __init__(self, kinetics, reactor: str = "const-pressure", *, pressure: float = ct.one_atm,
                  density: float | None = None, temperature: float = 1000.0, composition: str | None = None,
                  equivalence_ratio: float | None = None, fuel: str | None = None,
-                 oxidizer: str = "O2:1, N2:3.76", t_end: float = 0.1, t_first: float = 1e-7, n_times: int = 100):
+                 oxidizer: str = "O2:1, N2:3.76", t_end: float = 0.1, t_first: float = 1e-7, n_times: int = 100,
+                 phase: str | None = None):
         super().__init__()
-        self.kinetics = kinetics if isinstance(kinetics, Kinetics) else Kinetics(kinetics)
+        if isinstance(kinetics, Kinetics) and phase is not None:
+            raise MechanismError(f"{kinetics.source}: phase= applies to a mechanism source, not to a built Kinetics")
+        self.kinetics = kinetics if isinstance(kinetics, Kinetics) else Kinetics(kinetics, phase=phase)
         where = self.kinetics.source
         if reactor not in REACTORS:
             raise MechanismError(f"{where}: unknown reactor {reactor!r}; use one of {', '.join(REACTORS)}")
@@ -124,6 +130,8 @@ class ReactorMechanism(Mechanism):
                                  "equivalence_ratio=, not both")
         if equivalence_ratio is not None and not fuel:
             raise MechanismError(f"{source}{where}: equivalence_ratio needs fuel=, e.g. fuel='CH4' or 'H2:1'")
+        for field in ("composition", "fuel", "oxidizer"):
+            _refuse_negative(settings.get(field), f"{source}{where}: {field}")
         gas = self.kinetics.solution()
         try:
             if composition is not None:
@@ -273,6 +281,24 @@ class ReactorMechanism(Mechanism):
         states = super().sample_initial_states(count, generator, perturbation)
         states[:, 1:] /= states[:, 1:].sum(dim=-1, keepdim=True)
         return states
+
+
+def _refuse_negative(mixture, where: str) -> None:
+    """Raise if the mole numbers ``mixture`` (Cantera's ``"H2:2, O2:1"``, a mapping or a sequence)
+    hold a negative value, which Cantera would silently set to zero."""
+    if isinstance(mixture, str):
+        entries = [(name, float(value)) for name, value in _NEGATIVE_ENTRY.findall(mixture)]
+    elif isinstance(mixture, Mapping):
+        entries = list(mixture.items())
+    else:
+        entries = [(f"entry {k}", value) for k, value in enumerate(mixture if mixture is not None else ())]
+    negative = [f"{name}:{value:g}" for name, value in entries if isinstance(value, numbers.Real) and value < 0]
+    if negative:
+        raise MechanismError(f"{where} has negative mole numbers ({', '.join(negative)}); give amounts >= 0")
+
+
+# a name followed by a negative number in a composition string
+_NEGATIVE_ENTRY = re.compile(r"([^\s,:]+)\s*:\s*(-(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)")
 
 
 def _describe(row: Mapping[str, Any]) -> str:
