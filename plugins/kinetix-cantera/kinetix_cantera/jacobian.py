@@ -61,7 +61,7 @@ class ReactorJacobian(torch.nn.Module):
     def forward(self, reactor, t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """``d rhs / d y`` ``(..., K+1, K+1)`` of ``reactor`` (a :class:`~kinetix_cantera.ReactorMechanism`)."""
         kinetics = reactor.kinetics
-        nu, W = kinetics._stoichiometry, kinetics.molecular_weights
+        W = kinetics.molecular_weights
         s = reactor.state(y)
         T, P, density, total, moles, concentrations = s.T, s.P, s.density, s.total, s.moles, s.concentrations
         h_RT, energies, heat_capacities = s.h_RT, s.energies, s.heat_capacities
@@ -76,12 +76,12 @@ class ReactorJacobian(torch.nn.Module):
         forward_product = kinetics.forward_product(concentrations)
         reverse_product = kinetics.reverse_product(concentrations)
         net_product = forward_product - ratio * reverse_product  # q = collision * k * net_product
-        omega = (collision * k * net_product) @ nu.T
+        omega = kinetics.production(collision * k * net_product)
         # d ln(1/K_c) / dT = -(dH0/RT - dn) / T
-        delta_enthalpy = torch.cat([h_RT, torch.ones_like(T)[..., None]], dim=-1) @ kinetics._reciprocal_kc_matrix
+        delta_enthalpy = kinetics.reciprocal_kc(torch.cat([h_RT, torch.ones_like(T)[..., None]], dim=-1))
         d_log_ratio = -delta_enthalpy / T[..., None]
         d_ratio = torch.where(ratio < BIG, ratio * d_log_ratio, 0.0)
-        omega_T = (collision * (dk_dT * net_product - k * d_ratio * reverse_product)) @ nu.T  # at fixed C, P
+        omega_T = kinetics.production(collision * (dk_dT * net_product - k * d_ratio * reverse_product))  # fixed C, P
 
         # B = diag(W) (d omega / d C) diag(1/W), accumulated term by term
         weight = (collision * k)[..., None]
@@ -112,7 +112,7 @@ class ReactorJacobian(torch.nn.Module):
             column_Y = (omega_dT + omega / T[..., None]) * W / density[..., None]
             d_denominator_T = density * (heat_slope - heat / T)
         else:
-            omega_P = (collision * dk_dlogP * net_product) @ nu.T / P[..., None]
+            omega_P = kinetics.production(collision * dk_dlogP * net_product) / P[..., None]
             block_Y = B + (W * omega_P * RT[..., None])[..., :, None] / W
             d_numerator_Y = density[..., None] * (energies_B + (RT * (energies * omega_P).sum(-1))[..., None] / W)
             d_density_Y = torch.zeros_like(moles)

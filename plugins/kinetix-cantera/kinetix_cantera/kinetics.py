@@ -16,6 +16,7 @@ from .arrhenius import ArrheniusRates
 from .chebyshev import ChebyshevRates, is_degenerate
 from .concentration_product import ConcentrationProduct
 from .falloff import FalloffRates, SriFalloff, TroeFalloff, TsangFalloff
+from .linear_map import LinearMap
 from .plog import PlogRates
 from .rate_group import RateSlopes, RateState, take
 from .source import canonical_yaml, describe, ideal_gas_phases, ignored_surfaces, is_phase, open_solution
@@ -139,16 +140,21 @@ class Kinetics(torch.nn.Module):
                 stoichiometry[k, i] += nu
             forward_orders.append({**reactants, **{index[name]: o for name, o in reaction.orders.items()}})
             reverse_orders.append(products if reaction.reversible else {})
-        self.register_buffer("_stoichiometry", stoichiometry, persistent=False)
-        # (g_k/RT, ln(P_ref/RT)) @ this = dG0/RT - dn ln(P_ref/RT) = -ln K_c
-        self.register_buffer("_reciprocal_kc_matrix", torch.cat([stoichiometry, -stoichiometry.sum(0, keepdim=True)]),
-                             persistent=False)
+        # net rates of progress (..., R) -> net production rates (..., K)
+        self.production = LinearMap(stoichiometry.T.contiguous())
+        # (g_k/RT, ln(P_ref/RT)) (..., K+1) -> dG0/RT - dn ln(P_ref/RT) = -ln K_c (..., R)
+        self.reciprocal_kc = LinearMap(torch.cat([stoichiometry, -stoichiometry.sum(0, keepdim=True)]))
         self.register_buffer("_reversible", torch.tensor([r.reversible for r in internal], dtype=torch.bool),
                              persistent=False)
         self.forward_product = ConcentrationProduct(forward_orders, len(index), dtype)
         self.reverse_product = ConcentrationProduct(reverse_orders, len(index), dtype)
 
     # ---------------------------------------------------------------- sizes and names
+
+    @property
+    def _stoichiometry(self) -> torch.Tensor:
+        """``nu_kj`` ``(K, R)``, internal reaction order."""
+        return self.production.matrix.T
 
     @property
     def n_species(self) -> int:
@@ -274,7 +280,7 @@ class Kinetics(torch.nn.Module):
     def _log_reciprocal_kc(self, T: torch.Tensor, gibbs_RT: torch.Tensor) -> torch.Tensor:
         """``-ln K_c = dG0/RT - dn ln(P_ref/(R T))`` ``(..., R)``, internal order."""
         log_standard = torch.log(self.reference_pressure / (GAS_CONSTANT * T))
-        return torch.cat([gibbs_RT, log_standard[..., None]], dim=-1) @ self._reciprocal_kc_matrix
+        return self.reciprocal_kc(torch.cat([gibbs_RT, log_standard[..., None]], dim=-1))
 
     def _to_cantera(self, values: torch.Tensor) -> torch.Tensor:
         """Per-reaction ``values`` ``(..., R)`` from internal to Cantera's reaction order."""
@@ -385,7 +391,7 @@ class Kinetics(torch.nn.Module):
 
     def _net_production_rates(self, T, P, Y) -> torch.Tensor:
         rates = self._internal_rates(T, P, Y)
-        return (rates.forward - rates.reverse) @ self._stoichiometry.T
+        return self.production(rates.forward - rates.reverse)
 
 
 def _check_reactions(solution, where: str) -> None:

@@ -250,7 +250,7 @@ class ReactorMechanism(Mechanism):
         kinetics = self.kinetics
         s = self.state(y)
         rates = kinetics._rates_from(s.T, s.P, s.concentrations, s.h_RT - s.s_R)
-        production = (rates.forward - rates.reverse) @ kinetics._stoichiometry.T
+        production = kinetics.production(rates.forward - rates.reverse)
         heat = (s.heat_capacities * s.moles).sum(dim=-1)  # cp or cv [J/kg/K]
         dT = -(s.energies * production).sum(dim=-1) / (s.density * heat)
         dY = production * kinetics.molecular_weights / s.density[..., None]
