@@ -7,7 +7,9 @@
 
 Sections (every ratio is printed; Cantera is the peer throughout):
 
-- rates: net production rates of 10,000 random states, one batched torch call vs a Cantera loop;
+- rates: net production rates of 10,000 random states (1,000 for n-hexane), one batched torch call
+  (eager, and through ``torch.compile``) vs a Cantera loop, in CPU
+  seconds of the process (robust to other jobs on a shared machine);
 - accuracy: ignition delays (time of the largest dT/dt) of H2/air and CH4/air at 1 atm, phi = 1,
   kinetix (rodas5p on the torch reactor, one batched solve) vs Cantera's ReactorNet stepped at
   rtol 1e-12 (tests/cantera/cantera_reference.py);
@@ -45,37 +47,51 @@ from cantera_reference import ignition_delay  # noqa: E402
 
 # ------------------------------------------------------------------------------ rates
 
-def rates(states: int, repeats: int) -> str:
+RATE_MECHANISMS = ("h2o2.yaml", "gri30.yaml", "example_data/n-hexane-NUIG-2015.yaml")
+
+
+def rates(states: int, large_states: int, repeats: int, compile_: bool) -> str:
     rows = []
-    for source in ("gri30.yaml", "h2o2.yaml"):
-        gas = ct.Solution(source)
+    for source in RATE_MECHANISMS:
+        gas = ct.Solution(source, transport_model=None)
         kinetics = Kinetics(source)
+        count = states if gas.n_species < 200 else large_states
         rng = np.random.default_rng(0)
-        T = rng.uniform(800.0, 2500.0, states)
-        P = ct.one_atm * rng.uniform(0.5, 20.0, states)
-        Y = rng.random((states, gas.n_species))
+        T = rng.uniform(800.0, 2500.0, count)
+        P = ct.one_atm * rng.uniform(0.5, 20.0, count)
+        Y = rng.random((count, gas.n_species))
         Y /= Y.sum(axis=1, keepdims=True)
         arguments = [torch.tensor(x) for x in (T, P, Y)]
-        with torch.no_grad():
-            ours, omega = median_time(lambda: kinetics.net_production_rates(*arguments), repeats)
-        theirs = np.empty_like(omega.numpy())
+        theirs = np.empty((count, gas.n_species))
+        gross = np.empty_like(theirs)
 
         def cantera_loop():
-            for i in range(states):
+            for i in range(count):
                 gas.TPY = T[i], P[i], Y[i]
                 theirs[i] = gas.net_production_rates
 
-        cantera, _ = median_time(cantera_loop, repeats)
-        gross = np.empty_like(theirs)
-        for i in range(states):
+        cantera, _ = median_time(cantera_loop, repeats, time.process_time)
+        for i in range(count):
             gas.TPY = T[i], P[i], Y[i]
             gross[i] = gas.creation_rates + gas.destruction_rates
-        rows.append({"mechanism": f"{source} (K={gas.n_species}, R={gas.n_reactions})",
-                     "kinetix-cantera ms": ours * 1e3, "Cantera loop ms": cantera * 1e3,
-                     "Cantera / kinetix": cantera / ours,
-                     "max |diff| / gross rate": float(np.max(np.abs(omega.numpy() - theirs)
-                                                             / np.maximum(gross, 1e-300)))})
-    return (f"### Net production rates of {states} random states (T 800-2500 K, P 0.5-20 atm)\n\n"
+        variants = [("eager", kinetics.net_production_rates, None)]
+        if compile_:
+            compiled = torch.compile(kinetics.net_production_rates, dynamic=False)
+            began = time.perf_counter()
+            with torch.no_grad():
+                compiled(*arguments)
+            variants.append(("torch.compile", compiled, time.perf_counter() - began))
+        for name, function, compilation in variants:
+            with torch.no_grad():
+                ours, omega = median_time(lambda: function(*arguments), repeats, time.process_time)
+            rows.append({"mechanism": f"{source.split('/')[-1]} (K={gas.n_species}, R={gas.n_reactions})",
+                         "states": count, "kinetix-cantera": name + (f" (compile {compilation:.0f} s wall)"
+                                                                     if compilation else ""),
+                         "products": "CSR" if kinetics.production.sparse else "dense",
+                         "kinetix ms": ours * 1e3, "Cantera loop ms": cantera * 1e3, "Cantera / kinetix": cantera / ours,
+                         "max |diff| / gross rate": float(np.max(np.abs(omega.numpy() - theirs)
+                                                                 / np.maximum(gross, 1e-300)))})
+    return ("### Net production rates of random states (T 800-2500 K, P 0.5-20 atm), CPU time\n\n"
             + table(rows, list(rows[0])))
 
 
@@ -197,6 +213,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", choices=["rates", "accuracy", "batch", "single"])
     parser.add_argument("--states", type=int, default=10_000, help="states in the rates section")
+    parser.add_argument("--large-states", type=int, default=1_000, help="states for n-hexane in the rates section")
     parser.add_argument("--batch", type=int, default=256, help="ignitions in the batch section")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--no-compile", action="store_true", help="skip the torch.compile'd variants")
@@ -205,8 +222,10 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     os.environ["TORCHINDUCTOR_CACHE_DIR"] = tempfile.mkdtemp(prefix="kinetix-inductor-")  # honest compile times
-    print(f"machine: {machine()}; cantera {ct.__version__}; torch threads {torch.get_num_threads()}\n", flush=True)
-    sections = {"rates": lambda: rates(args.states, args.repeats), "accuracy": accuracy,
+    print(f"machine: {machine()}; cantera {ct.__version__}; torch threads {torch.get_num_threads()}; "
+          f"load average {os.getloadavg()[0]:.1f}\n", flush=True)
+    sections = {"rates": lambda: rates(args.states, args.large_states, args.repeats, not args.no_compile),
+                "accuracy": accuracy,
                 "batch": lambda: batch(args.batch, args.repeats, not args.no_compile),
                 "single": lambda: single(args.repeats, not args.no_compile)}
     for name, section in sections.items():

@@ -347,10 +347,11 @@ class Kinetics(torch.nn.Module):
         """``function(T, P, Y)`` (a tensor or a tuple of tensors shaped ``(..., n)``) on broadcast
         inputs. On the CPU a large batch is evaluated in chunks of about ``CHUNK_ELEMENTS / R``
         states, which keeps the per-reaction temporaries in cache (2-3x faster than one call for
-        10^4 states); other devices get one call. The chunking depends on shapes only."""
+        10^4 states); other devices, and ``torch.compile`` (whose fused kernels keep few
+        temporaries), get one call. The chunking depends on shapes only."""
         T, P, Y = self._broadcast(T, P, Y)
         size = max(1, CHUNK_ELEMENTS // max(self.n_reactions, self.n_species))
-        if T.device.type != "cpu" or T.numel() <= size:
+        if T.device.type != "cpu" or torch.compiler.is_compiling() or T.numel() <= size:
             return function(T, P, Y)
         batch = T.shape
         T, P, Y = T.reshape(-1), P.reshape(-1), Y.reshape(-1, self.n_species)
