@@ -8,7 +8,8 @@
 Sections (every ratio is printed; Cantera is the peer throughout):
 
 - rates: net production rates of 10,000 random states (1,000 for n-hexane), one batched torch call
-  (eager, and through ``torch.compile``) vs a Cantera loop, in CPU
+  (eager, eager with the product form not chosen (dense or CSR), and through ``torch.compile``)
+  vs a Cantera loop, in CPU
   seconds of the process (robust to other jobs on a shared machine);
 - accuracy: ignition delays (time of the largest dT/dt) of H2/air and CH4/air at 1 atm, phi = 1,
   kinetix (rodas5p on the torch reactor, one batched solve) vs Cantera's ReactorNet stepped at
@@ -81,13 +82,18 @@ def rates(states: int, large_states: int, repeats: int, compile_: bool) -> str:
             with torch.no_grad():
                 compiled(*arguments)
             variants.append(("torch.compile", compiled, time.perf_counter() - began))
+        chosen = kinetics.production.sparse
+        variants.append(("eager, the other product form", kinetics.net_production_rates, None))
         for name, function, compilation in variants:
+            sparse = chosen != (name == "eager, the other product form")
+            kinetics.production.sparse = kinetics.reciprocal_kc.sparse = sparse
             with torch.no_grad():
                 ours, omega = median_time(lambda: function(*arguments), repeats, time.process_time)
+            kinetics.production.sparse = kinetics.reciprocal_kc.sparse = chosen
             rows.append({"mechanism": f"{source.split('/')[-1]} (K={gas.n_species}, R={gas.n_reactions})",
                          "states": count, "kinetix-cantera": name + (f" (compile {compilation:.0f} s wall)"
                                                                      if compilation else ""),
-                         "products": "CSR" if kinetics.production.sparse else "dense",
+                         "products": "CSR" if sparse else "dense",
                          "kinetix ms": ours * 1e3, "Cantera loop ms": cantera * 1e3, "Cantera / kinetix": cantera / ours,
                          "max |diff| / gross rate": float(np.max(np.abs(omega.numpy() - theirs)
                                                                  / np.maximum(gross, 1e-300)))})
