@@ -38,6 +38,7 @@ def test_sparse_product_equals_dense_with_gradients():
     (ours_grad,) = torch.autograd.grad(ours, x, cotangent)
     (expected_grad,) = torch.autograd.grad(expected, x, cotangent)
     torch.testing.assert_close(ours_grad, expected_grad, rtol=1e-14, atol=1e-13)
+    torch.testing.assert_close(linear.gather_scatter(x), expected, rtol=1e-14, atol=1e-13)  # the compiled form
 
 
 def test_dense_where_csr_cannot_go():
