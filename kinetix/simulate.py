@@ -9,13 +9,21 @@ from .solvers.api import solve
 from .solvers.base import Solution
 
 
+def _in_dtype(y0, dtype: torch.dtype):
+    """Numbers and real floating tensors in the mechanism's dtype; anything else is left for
+    :func:`kinetix.solve` to refuse with its own message."""
+    if isinstance(y0, (list, float, int)) or (isinstance(y0, torch.Tensor) and y0.is_floating_point()):
+        return torch.as_tensor(y0, dtype=dtype)
+    return y0
+
+
 def integrate_mechanism(mechanism: Mechanism, y0=None, t=None, **solver_options) -> Solution:
     """Like :func:`simulate` but returns the full :class:`kinetix.solvers.Solution` (with stats).
 
     Integration starts at ``mechanism.time_span[0]`` when the first output time lies after it.
     """
     dtype = mechanism.initial_state().dtype
-    y0 = mechanism.initial_state() if y0 is None else torch.as_tensor(y0, dtype=dtype)
+    y0 = mechanism.initial_state() if y0 is None else _in_dtype(y0, dtype)
     t = mechanism.default_times() if t is None else torch.as_tensor(t, dtype=dtype)
     t0 = mechanism.time_span[0]
     prepend = t.dim() == 1 and len(t) > 0 and float(t[0]) > t0
@@ -23,7 +31,7 @@ def integrate_mechanism(mechanism: Mechanism, y0=None, t=None, **solver_options)
     options = dict(solver_options.pop("options", None) or {})
     options.setdefault("autonomous", mechanism.autonomous)
     solver_options.setdefault("jac", mechanism.jacobian)
-    solution = solve(mechanism.rhs, y0, times, options=options, **solver_options)
+    solution = solve(mechanism, y0, times, options=options, **solver_options)  # the module: its parameters
     if prepend:
         solution.ys = solution.ys[1:]
     return solution

@@ -24,43 +24,79 @@ from .rosenbrock import RosenbrockSolver
 
 _GAUSS_NODES = (0.5 - math.sqrt(15) / 10, 0.5, 0.5 + math.sqrt(15) / 10)
 _GAUSS_WEIGHTS = (5 / 18, 8 / 18, 5 / 18)
-ADJOINT_OPTIONS = ("adjoint_params", "adjoint_rtol", "adjoint_atol")
-
-
-def _parameters(func, explicit) -> list[torch.Tensor]:
+def adjoint_parameters(func, explicit) -> list[torch.Tensor]:
+    """The tensors the adjoint differentiates: ``explicit`` if given (those requiring grad), else
+    the grad-requiring parameters and buffers of the module ``func`` is, or is a method of
+    (``mech.rhs`` counts as ``mech``). Call it on the caller's ``func``, before any wrapping."""
     if explicit is not None:
-        return list(explicit)
-    if isinstance(func, torch.nn.Module):
-        tensors = [*func.parameters(), *func.buffers()]
-        return [tensor for tensor in tensors if tensor.requires_grad]
-    return []
+        tensors = list(explicit)
+        if not all(isinstance(tensor, torch.Tensor) for tensor in tensors):
+            raise SolverError("adjoint_params must be a sequence of tensors")
+    else:
+        owner = func if isinstance(func, torch.nn.Module) else getattr(func, "__self__", None)
+        if not isinstance(owner, torch.nn.Module):
+            return []
+        tensors = [*owner.parameters(), *owner.buffers()]
+    unique = {id(tensor): tensor for tensor in tensors if tensor.requires_grad}
+    return list(unique.values())
 
 
-def solve_with_adjoint(solver, problem: Problem) -> Solution:
-    """Solve ``problem`` so that its output's gradient comes from the adjoint equation.
+def check_no_lost_gradients(value: torch.Tensor, params: list[torch.Tensor]) -> None:
+    """Raise if ``value`` (``func`` evaluated once with grad enabled on detached inputs) depends on a
+    tensor requiring grad that is not among ``params``: the adjoint would drop its gradient."""
+    if value.grad_fn is None:
+        return
+    leaves = {id(p) for p in params if p.grad_fn is None}
+    stops = {p.grad_fn for p in params if p.grad_fn is not None}
+    seen, pending, missing = set(), [value.grad_fn], []
+    while pending:
+        node = pending.pop()
+        if node is None or node in seen or node in stops:
+            continue
+        seen.add(node)
+        variable = getattr(node, "variable", None)  # an AccumulateGrad node: a leaf tensor
+        if variable is not None:
+            if id(variable) not in leaves:
+                missing.append(tuple(variable.shape))
+            continue
+        pending.extend(next_node for next_node, _ in node.next_functions)
+    if missing:
+        shapes = ", ".join(str(shape) for shape in missing)
+        raise SolverError(f"adjoint=True: func uses tensor(s) of shape {shapes} that require grad but are not "
+                          "adjoint parameters, so their gradients would be lost; pass them as adjoint_params=[...] "
+                          "(or make func an nn.Module that owns them)")
 
-    Options (besides the method's own): ``adjoint_params``, the tensors to differentiate (default:
-    the parameters and grad-requiring buffers of ``func`` if it is an ``nn.Module``);
-    ``adjoint_rtol``/``adjoint_atol``, the adjoint solve's tolerances (default: the forward ones).
+
+def solve_with_adjoint(solver, problem: Problem, params: list[torch.Tensor]) -> Solution:
+    """Solve ``problem`` so that its output's gradient, with respect to ``problem.y0``,
+    ``problem.t`` and ``params``, comes from the adjoint equation.
+
+    Options (besides the method's own): ``adjoint_rtol``/``adjoint_atol``, the adjoint solve's
+    tolerances (default: the forward ones).
     """
     if not isinstance(solver, RosenbrockSolver):
         raise SolverError(f"adjoint=True needs one of kinetix's stiff methods, not {solver.name}")
     options = dict(problem.options)
-    params = _parameters(problem.func, options.pop("adjoint_params", None))
     dtype, device = problem.y0.dtype, problem.y0.device
     adjoint_tolerances = (
         torch.as_tensor(options.pop("adjoint_rtol", problem.rtol), dtype=dtype, device=device).expand_as(problem.rtol),
         torch.as_tensor(options.pop("adjoint_atol", problem.atol), dtype=dtype, device=device).expand_as(problem.atol),
     )
-    problem = replace(problem, options=options)
+    t = problem.t
+    problem = replace(problem, options=options, t=t.detach())
     box = {"solver": solver, "problem": problem, "tolerances": adjoint_tolerances, "params": params}
-    ys = _AdjointSolve.apply(box, problem.y0, *params)
+    ys = _AdjointSolve.apply(box, problem.y0, t, *params)
     return replace(box["solution"], ys=ys)
+
+
+def _member_dot(a: torch.Tensor, b: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+    """``sum over kept members of <a, b>`` for ``(B, n)`` tensors and ``keep`` ``(B,)``."""
+    return torch.where(keep.unsqueeze(-1), a * b, torch.zeros_like(a)).sum()
 
 
 class _AdjointSolve(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, box, y0, *params):
+    def forward(ctx, box, y0, t, *params):
         solver, problem = box["solver"], box["problem"]
         records = StepRecords()
         with torch.no_grad():
@@ -71,26 +107,47 @@ class _AdjointSolve(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_ys):
+        """Failed members are left out of the adjoint (their states are not known throughout): their
+        ``y0`` gradient is zero if the loss ignores them, NaN if it uses them, and then so are the
+        gradients of everything they share (``t``, the parameters)."""
         box = ctx.box
-        solver, problem, records = box["solver"], box["problem"], box["records"]
+        solver, problem, records, solution = box["solver"], box["problem"], box["records"], box["solution"]
         params = box["params"]
-        if not box["solution"].success:
-            raise SolverError("cannot differentiate a solve in which a member failed")
-        t = problem.t
-        lam = torch.zeros_like(problem.y0)
+        t, y0 = problem.t, problem.y0
+        failed = solution.status != 0
+        used = (grad_ys != 0).any(dim=0).any(dim=-1) & failed
+        grad_ys = torch.where(failed.view(1, -1, 1), torch.zeros_like(grad_ys), grad_ys)
+        ok = ~failed
+        needs_t = ctx.needs_input_grad[2]
+        grad_t = torch.zeros_like(t) if needs_t else None
+
+        def slope(j):
+            with torch.no_grad():
+                time = t[j].expand(len(y0), 1)
+                return problem.func(time, torch.where(failed.unsqueeze(-1), y0, solution.ys[j]))
+
+        lam = torch.zeros_like(y0)
         param_grads = [torch.zeros_like(p) for p in params]
         with torch.enable_grad():
             for j in range(len(t) - 1, 0, -1):
+                if needs_t:
+                    grad_t[j] = _member_dot(grad_ys[j], slope(j), ok)
                 lam = lam + grad_ys[j]
                 lam = _adjoint_interval(solver, problem, records, box["tolerances"], params, param_grads,
-                                        float(t[j]), float(t[j - 1]), lam)
+                                        float(t[j]), float(t[j - 1]), lam, failed)
+        if needs_t and len(t) > 1:
+            grad_t[0] = -_member_dot(lam, slope(0), ok)
         lam = lam + grad_ys[0]
-        return (None, lam, *param_grads)
+        if bool(used.any()):
+            lam = torch.where(used.unsqueeze(-1), torch.full_like(lam, torch.nan), lam)
+            param_grads = [torch.full_like(grad, torch.nan) for grad in param_grads]
+            grad_t = None if grad_t is None else torch.full_like(grad_t, torch.nan)
+        return (None, lam, grad_t, *param_grads)
 
 
-def _adjoint_interval(solver, problem, records, tolerances, params, param_grads, t_from, t_to, lam):
+def _adjoint_interval(solver, problem, records, tolerances, params, param_grads, t_from, t_to, lam, failed):
     """``lambda`` at ``t_to`` from ``lambda`` at ``t_from > t_to``; adds the interval's parameter
-    gradient to ``param_grads`` in place."""
+    gradient to ``param_grads`` in place. ``failed`` members ``(B,)`` (``lambda = 0``) stay at ``y0``."""
     func = problem.func
     jacobian = problem.jac or (lambda t, y: autodiff_jacobian(func, t, y))
     rtol, atol = tolerances
@@ -98,7 +155,7 @@ def _adjoint_interval(solver, problem, records, tolerances, params, param_grads,
     def state(s):
         """Forward state at time ``-s``; ``s`` ``(B, 1)``."""
         values, _ = records.evaluate(-s)
-        return values[:, 0]
+        return torch.where(failed.unsqueeze(-1), problem.y0, values[:, 0])
 
     def adjoint_jacobian(s, lam):
         return jacobian(-s, state(s)).transpose(-1, -2)

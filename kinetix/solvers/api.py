@@ -49,6 +49,58 @@ def _validated_times(t, dtype, device) -> tuple[torch.Tensor, bool]:
     raise SolverError("t must be strictly increasing or strictly decreasing")
 
 
+def _validated_state(y0) -> torch.Tensor:
+    """``y0`` as a real floating tensor, 0-d or ``(..., n)`` with at least one member."""
+    if isinstance(y0, tuple):
+        raise SolverError("y0 is a tuple: kinetix integrates a single tensor state (..., n); "
+                          "join the parts with torch.cat (tuple states are not supported)")
+    y0 = _as_tensor(y0, "y0")
+    if y0.is_complex():
+        raise SolverError(f"y0 is complex ({y0.dtype}); kinetix integrates real states: "
+                          "split it into real and imaginary components")
+    if not y0.is_floating_point():
+        y0 = y0.to(torch.get_default_dtype())
+    if y0.dim() and y0.shape[-1] < 1:
+        raise SolverError(f"y0 must have shape (..., n) with n >= 1, got {tuple(y0.shape)}")
+    if y0.numel() == 0:
+        raise SolverError(f"y0 is an empty batch (shape {tuple(y0.shape)}); pass at least one member")
+    if not torch.isfinite(y0).all():
+        raise SolverError("y0 contains NaN or infinite values")
+    return y0
+
+
+def _check_mechanism_size(func, n: int) -> None:
+    """A mechanism (or its method) given ``n`` components must have ``n`` state components."""
+    from ..mechanism import Mechanism
+
+    owner = func if isinstance(func, Mechanism) else getattr(func, "__self__", None)
+    if isinstance(owner, Mechanism) and owner.n_state != n:
+        raise SolverError(f"y0 has {n} components but mechanism {owner.name!r} has {owner.n_state} "
+                          f"({', '.join(owner.state_names)}); pass y0 shaped (..., {owner.n_state})")
+
+
+def _probe(func, jac, y0: torch.Tensor, t0: torch.Tensor, with_grad: bool) -> torch.Tensor:
+    """``func`` (and ``jac``) at the first member and time, checked for shape and dtype before any
+    work; returns ``func``'s value (with its autograd graph when ``with_grad``)."""
+    y, t = y0.reshape(-1, y0.shape[-1])[:1].detach(), t0.detach().reshape(1, 1)
+    shape = tuple(y.shape)
+    with torch.set_grad_enabled(with_grad):
+        value = func(t, y)
+    if not isinstance(value, torch.Tensor) or tuple(value.shape) != shape:
+        got = tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
+        raise SolverError(f"func returned {got} for y of shape {shape}: it must return dy/dt shaped like y")
+    if value.dtype != y.dtype:
+        raise SolverError(f"y0 is {y.dtype} but func computes in {value.dtype}: convert one to match "
+                          f"(y0.to({value.dtype}) or func.to({y.dtype}))")
+    if jac is not None:
+        with torch.no_grad():
+            matrix = jac(t, y)
+        if not isinstance(matrix, torch.Tensor) or tuple(matrix.shape) != (*shape, shape[-1]):
+            got = tuple(matrix.shape) if isinstance(matrix, torch.Tensor) else type(matrix).__name__
+            raise SolverError(f"the Jacobian returned {got} for y of shape {shape}: it must be shaped {(*shape, shape[-1])}")
+    return value
+
+
 def _first_failure(solution: Solution, batch_shape: torch.Size) -> tuple[int, tuple[int, ...]]:
     failed = (solution.status != Status.SUCCESS).nonzero()
     flat = int(failed[0, 0])
@@ -66,6 +118,7 @@ def solve(
     atol=1e-10,
     jac: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
     adjoint: bool = False,
+    adjoint_params=None,
     max_steps: int = 100_000,
     first_step: float | None = None,
     options: dict[str, Any] | None = None,
@@ -82,7 +135,11 @@ def solve(
         rtol, atol: relative and absolute tolerances, scalars or ``(n,)``.
         jac: analytic Jacobian ``jac(t, y)`` → ``(B, n, n)``; by default ``func.jacobian`` if ``func``
             has one (mechanisms and kinetix networks do), otherwise forward-mode autodiff.
-        adjoint: gradients by the adjoint method instead of backpropagation through the steps.
+        adjoint: gradients by the adjoint method instead of backpropagation through the steps,
+            with respect to ``y0``, ``t`` and the adjoint parameters.
+        adjoint_params: the tensors the adjoint differentiates (default: the grad-requiring
+            parameters and buffers of ``func``'s module); any other tensor requiring grad that
+            ``func`` uses is an error, not a silently missing gradient.
         max_steps: steps allowed per member before it fails.
         first_step: initial step size; default chosen automatically.
         options: method-specific options.
@@ -90,7 +147,8 @@ def solve(
             solution attached as ``error.solution``) instead of returning it.
 
     Returns:
-        :class:`Solution` whose ``ys`` is shaped ``(T, *y0.shape)``.
+        :class:`Solution` whose ``ys`` is shaped ``(T, *y0.shape)`` (``(T,)`` for a 0-d ``y0``).
+        Failed members hold NaN; their gradients are zero if the loss ignores them, NaN otherwise.
     """
     from ..plugins import get_catalog
 
@@ -98,13 +156,9 @@ def solve(
         raise SolverError(f"func must be callable, got {type(func).__name__}")
     if jac is not None and not callable(jac):
         raise SolverError(f"jac must be callable or None, got {type(jac).__name__}")
-    y0 = _as_tensor(y0, "y0")
-    if not y0.is_floating_point():
-        y0 = y0.to(torch.get_default_dtype())
-    if y0.dim() < 1 or y0.shape[-1] < 1:
-        raise SolverError(f"y0 must have shape (..., n) with n >= 1, got {tuple(y0.shape)}")
-    if not torch.isfinite(y0).all():
-        raise SolverError("y0 contains NaN or infinite values")
+    y0 = _validated_state(y0)
+    scalar = y0.dim() == 0  # torchdiffeq accepts a 0-d state: one component, output (T,)
+    y0 = y0.reshape(1) if scalar else y0
     t, decreasing = _validated_times(t, y0.dtype, y0.device)
     n = y0.shape[-1]
     rtol = _tolerance(rtol, "rtol", n, y0.dtype, y0.device)
@@ -116,8 +170,19 @@ def solve(
     if first_step is not None and not (isinstance(first_step, (int, float)) and 0 < first_step < math.inf):
         raise SolverError(f"first_step must be a positive number, got {first_step!r}")
     options = dict(options or {})
+    _check_mechanism_size(func, n)
     if jac is None and callable(getattr(func, "jacobian", None)):
         jac = func.jacobian
+    if adjoint:
+        from .adjoint import adjoint_parameters, check_no_lost_gradients
+
+        if adjoint_params is not None and "adjoint_params" in options:
+            raise SolverError("adjoint_params given twice (argument and option); pass it once")
+        params = adjoint_parameters(func, adjoint_params if adjoint_params is not None
+                                    else options.pop("adjoint_params", None))
+        check_no_lost_gradients(_probe(func, jac, y0, t[0], with_grad=True), params)
+    else:
+        _probe(func, jac, y0, t[0], with_grad=False)
     solver = get_catalog()["solver"].get(method or DEFAULT_METHOD)()
     autonomous = bool(options.pop("autonomous", getattr(func, "autonomous", False)))
 
@@ -129,12 +194,12 @@ def solve(
     if adjoint:
         from .adjoint import solve_with_adjoint
 
-        solution = solve_with_adjoint(solver, problem)
+        solution = solve_with_adjoint(solver, problem, params)
     else:
         solution = solver.solve(problem)
     if decreasing:
         solution = replace(solution, t_reached=-solution.t_reached)
-    solution = replace(solution, ys=solution.ys.reshape(len(t), *batch_shape, n))
+    solution = replace(solution, ys=solution.ys.reshape(len(t), *(() if scalar else (*batch_shape, n))))
     if raise_on_failure and not solution.success:
         flat, index = _first_failure(solution, batch_shape)
         reason = Status(int(solution.status[flat])).describe()
@@ -161,7 +226,8 @@ def _reversed(problem: Problem) -> Problem:
 
 
 def odeint(func, y0, t, *, method: str | None = None, rtol=1e-6, atol=1e-10, jac=None, adjoint: bool = False,
-           max_steps: int = 100_000, first_step: float | None = None, options: dict | None = None) -> torch.Tensor:
+           adjoint_params=None, max_steps: int = 100_000, first_step: float | None = None,
+           options: dict | None = None) -> torch.Tensor:
     """Like ``torchdiffeq.odeint``: the solution ``(len(t), *y0.shape)``; see :func:`solve`."""
     return solve(func, y0, t, method=method, rtol=rtol, atol=atol, jac=jac, adjoint=adjoint,
-                 max_steps=max_steps, first_step=first_step, options=options).ys
+                 adjoint_params=adjoint_params, max_steps=max_steps, first_step=first_step, options=options).ys

@@ -1,6 +1,8 @@
 """Bad arguments are refused before any work; failing members are named and do not corrupt others."""
 
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 import torch
 
 import kinetix
@@ -38,7 +40,7 @@ def test_bad_arguments(kwargs, message):
 
 
 def test_shape_mismatch_in_the_right_hand_side_is_an_error():
-    with pytest.raises(RuntimeError):
+    with pytest.raises(SolverError, match=r"func returned \(1, 2\) for y of shape \(1, 3\)"):
         kinetix.odeint(lambda t, y: y[..., :2], Y0, T)
 
 
@@ -80,3 +82,67 @@ def test_scipy_reference_failure_is_reported():
     with pytest.raises(SolverError, match="scipy-bdf"):
         kinetix.odeint(lambda t, y: y * y, torch.ones(1, dtype=torch.float64),
                        torch.tensor([0.0, 2.0], dtype=torch.float64), method="scipy-bdf")
+
+
+class Counted:
+    """``decay`` that counts its calls (a refusal must come before any work)."""
+
+    def __init__(self, shape=None, dtype=None):
+        self.calls, self.shape, self.dtype = 0, shape, dtype
+
+    def __call__(self, t, y):
+        self.calls += 1
+        value = -y if self.shape is None else torch.zeros(self.shape, dtype=y.dtype)
+        return value if self.dtype is None else value.to(self.dtype)
+
+
+@pytest.mark.parametrize("y0, message", [
+    ((torch.ones(2, dtype=torch.float64), torch.ones(1, dtype=torch.float64)), "y0 is a tuple"),
+    (torch.ones(3, dtype=torch.complex128), "y0 is complex"),
+    (torch.ones(0, 3, dtype=torch.float64), r"empty batch \(shape \(0, 3\)\)"),
+])
+def test_unsupported_states_are_refused_before_work(y0, message):
+    field = Counted()
+    with pytest.raises(SolverError, match=message):
+        kinetix.odeint(field, y0, T)
+    assert field.calls == 0
+
+
+def test_a_0d_state_is_one_component_as_in_torchdiffeq():
+    ys = kinetix.odeint(lambda t, y: -2 * y, torch.tensor(1.0, dtype=torch.float64), T, rtol=1e-10, atol=1e-12)
+    assert ys.shape == (len(T),)
+    torch.testing.assert_close(ys, torch.exp(-2 * T), rtol=1e-8, atol=0)
+
+
+@pytest.mark.parametrize("y0", [torch.ones(4, dtype=torch.float64), torch.ones(5, 2, dtype=torch.float64)])
+def test_wrong_number_of_components_for_a_mechanism(robertson, y0):
+    for func in (robertson, robertson.rhs):
+        with pytest.raises(SolverError, match=rf"y0 has {y0.shape[-1]} components but mechanism 'robertson' has 3 "
+                                              r"\(A, B, C\); pass y0 shaped \(\.\.\., 3\)"):
+            kinetix.odeint(func, y0, T)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16])
+def test_low_precision_state_with_a_float64_mechanism_is_refused(robertson, dtype):
+    with pytest.raises(SolverError, match=rf"y0 is {dtype} but func computes in torch.float64"):
+        kinetix.odeint(robertson, robertson.initial_state().to(dtype), T)
+    # simulate casts to the mechanism's dtype instead
+    ys = kinetix.simulate(robertson, robertson.initial_state().to(dtype), T)
+    assert ys.dtype == torch.float64
+
+
+def test_a_jacobian_of_the_wrong_shape_is_refused():
+    with pytest.raises(SolverError, match=r"the Jacobian returned \(1, 3\) for y of shape \(1, 3\): it must be shaped "
+                                          r"\(1, 3, 3\)"):
+        kinetix.odeint(decay, Y0, T, jac=lambda t, y: -y)
+
+
+@settings(max_examples=30, deadline=None)
+@given(batch=st.lists(st.integers(1, 3), max_size=2), n=st.integers(1, 4),
+       wrong=st.lists(st.integers(0, 5), min_size=0, max_size=3))
+def test_any_field_of_the_wrong_shape_is_refused_before_work(batch, n, wrong):
+    assume(tuple(wrong) != (1, n))
+    field = Counted(shape=tuple(wrong))
+    with pytest.raises(SolverError, match="it must return dy/dt shaped like y"):
+        kinetix.odeint(field, torch.ones(*batch, n, dtype=torch.float64), T)
+    assert field.calls == 1  # the one probe, no integration
