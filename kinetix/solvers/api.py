@@ -80,9 +80,10 @@ def _check_mechanism_size(func, n: int) -> None:
 
 
 def _probe(func, jac, y0: torch.Tensor, t0: torch.Tensor, with_grad: bool) -> torch.Tensor:
-    """``func`` (and ``jac``) at the first member and time, checked for shape and dtype before any
+    """``func`` (and ``jac``) on the whole batch at the first time, checked for shape and dtype before any
     work; returns ``func``'s value (with its autograd graph when ``with_grad``)."""
-    y, t = y0.reshape(-1, y0.shape[-1])[:1].detach(), t0.detach().reshape(1, 1)
+    y = y0.reshape(-1, y0.shape[-1]).detach()
+    t = t0.detach().expand(len(y), 1)
     shape = tuple(y.shape)
     with torch.set_grad_enabled(with_grad):
         value = func(t, y)
