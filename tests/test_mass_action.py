@@ -1,7 +1,5 @@
 """Compiled mass-action mechanisms against hand-written implementations of their papers."""
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
@@ -106,31 +104,3 @@ def test_content_hash_tracks_the_file(robertson, tmp_path):
     assert other.content_hash() != robertson.content_hash()
     assert len(robertson.content_hash()) == 64
 
-
-@pytest.mark.parametrize("name", ["robertson", "pollu", "e5"])
-def test_linear_invariants_are_kept_to_rounding_of_the_net_rates(name, request):
-    """For every c with c^T S = 0, c . f(y) is zero up to rounding of the net rates f_i themselves
-    (computed exactly from the float64 values), not of the far larger gross reaction rates."""
-    from fractions import Fraction
-
-    import sympy
-
-    mech = request.getfixturevalue(name) if name != "e5" else _e5()
-    invariants = sympy.Matrix(mech.stoichiometry.numpy().astype(int).T.tolist()).nullspace()
-    assert invariants, "the mechanism conserves something"
-    rng = np.random.default_rng(4)
-    # states with slow and fast species: gross rates cancel in the net rates
-    states = torch.from_numpy(10.0 ** rng.uniform(-25, -2, size=(300, mech.n_state)))
-    rates = mech.rhs(0.0, states).numpy()
-    for invariant in invariants:
-        c = [Fraction(int(v.p), int(v.q)) for v in invariant]
-        for f in rates:
-            exact = sum(ci * Fraction(float(fi)) for ci, fi in zip(c, f))
-            size = sum(abs(ci) * abs(Fraction(float(fi))) for ci, fi in zip(c, f))
-            assert abs(exact) <= 4 * np.finfo(float).eps * size
-
-
-def _e5():
-    import kinetix
-
-    return kinetix.load_mechanism(Path(__file__).parent / "solvers" / "data" / "e5.yaml")
