@@ -1,5 +1,5 @@
 # Two commands do all set-up on a fresh clone:
-#   make demo   builds .venv, generates a Robertson dataset, trains a stiff neural ODE on it
+#   make demo   builds .venv, generates a Robertson dataset, fits a mass-action surrogate to it, exports its mechanism
 #   make test   builds .venv, runs the test suite
 PYTHON ?= python3
 VENV := .venv
@@ -7,7 +7,6 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PLUGINS := $(wildcard plugins/*/pyproject.toml)
 OUT ?= out
-DEMO_EPOCHS ?= 500
 PYTEST_WORKERS ?= 2
 
 .PHONY: demo test test-slow venv benchmarks clean
@@ -24,12 +23,11 @@ demo: $(STAMP)
 	mkdir -p $(OUT)
 	$(BIN)/kinetix generate robertson --out $(OUT)/robertson.h5 --force
 	$(BIN)/kinetix inspect $(OUT)/robertson.h5
-	$(BIN)/kinetix train $(OUT)/robertson.h5 --out $(OUT)/robertson-run --config docs/examples/robertson.toml \
-		--epochs $(DEMO_EPOCHS) --force
+	$(BIN)/kinetix train $(OUT)/robertson.h5 --out $(OUT)/robertson-run --config docs/examples/robertson-mass-action.toml --force
 	$(BIN)/kinetix evaluate $(OUT)/robertson-run/surrogate $(OUT)/robertson.h5 --force
-	$(BIN)/kinetix generate pollu --out $(OUT)/pollu.h5 --force
-	$(BIN)/kinetix inspect $(OUT)/pollu.h5
-	@echo "surrogate: $(OUT)/robertson-run/surrogate   plots: $(OUT)/robertson-run/plots"
+	$(BIN)/python -m kinetix.networks.export $(OUT)/robertson-run/surrogate $(OUT)/robertson-learned.yaml --force
+	@echo "surrogate: $(OUT)/robertson-run/surrogate   plot: $(OUT)/robertson-run/plots/trajectories_train.png"
+	@echo "learned mechanism: $(OUT)/robertson-learned.yaml"
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) -m "not slow and not cuda"

@@ -29,6 +29,8 @@ class NetworkConfig:
     output_scale: str = "paper"       # paper | rate | none
     output_factor: float = 1.0        # multiplies the output scale
     init_output: float = 1.0          # multiplies the last layer's initial weights and bias
+    conserve: str = "none"            # none | mechanism: keep the mechanism's conserved quantities exactly
+    options: dict = field(default_factory=dict)  # further keywords for the network (e.g. library_order)
 
 
 @dataclass
@@ -76,6 +78,14 @@ class CurriculumConfig:
 
 
 @dataclass
+class DerivativesConfig:
+    source: str = "none"              # none (off) | auto | mechanism | data: rates to match before the solver
+    epochs: int = 500                 # Adam steps (networks without a least-squares stoichiometry)
+    lr: float = 1e-2
+    prune: float = 0.0                # > 0: switch off reactions contributing less than this fraction
+
+
+@dataclass
 class PolishConfig:
     lbfgs_iterations: int = 0         # L-BFGS iterations after the first-order epochs
 
@@ -93,6 +103,7 @@ class TrainConfig:
     data: DataConfig = field(default_factory=DataConfig)
     curriculum: CurriculumConfig = field(default_factory=CurriculumConfig)
     polish: PolishConfig = field(default_factory=PolishConfig)
+    derivatives: DerivativesConfig = field(default_factory=DerivativesConfig)
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -109,11 +120,14 @@ _CHOICES = {
     ("network", "species_scale"): ("max", "range", "none"),
     ("network", "output_scale"): ("paper", "rate", "none"),
     ("loss", "scale"): ("species", "none"),
+    ("network", "conserve"): ("none", "mechanism"),
+    ("derivatives", "source"): ("none", "auto", "mechanism", "data"),
     ("optimizer", "schedule"): ("constant", "cosine"),
 }
 _POSITIVE = {("optimizer", "lr"), ("solver", "rtol"), ("solver", "atol"), ("solver", "eval_rtol"),
              ("solver", "eval_atol"), ("network", "output_factor"), ("network", "init_output"), ("loss", "floor"),
-             ("network", "width"), ("solver", "max_steps"), ("data", "validate_every"), ("checkpoint_every",)}
+             ("network", "width"), ("solver", "max_steps"), ("data", "validate_every"), ("checkpoint_every",),
+             ("derivatives", "lr")}
 
 
 def _coerce(value: Any, default: Any, where: str) -> Any:
@@ -129,6 +143,10 @@ def _coerce(value: Any, default: Any, where: str) -> Any:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
             raise ConfigError(f"{where}: expected a finite number, got {value!r}")
         return float(value)
+    if isinstance(default, dict):
+        if not isinstance(value, dict) or not all(isinstance(v, (bool, int, float, str)) for v in value.values()):
+            raise ConfigError(f"{where}: expected a table of numbers, booleans or text, got {value!r}")
+        return dict(value)
     if isinstance(default, tuple):
         if not isinstance(value, (list, tuple)) or len(value) != len(default):
             raise ConfigError(f"{where}: expected a list of {len(default)} numbers, got {value!r}")

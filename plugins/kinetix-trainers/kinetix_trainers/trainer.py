@@ -18,11 +18,13 @@ from kinetix import scaling
 from kinetix.data.atomic import atomic_path
 from kinetix.errors import ConfigError, KinetixError
 from kinetix.plugins import get_catalog
-from kinetix.surrogate import Surrogate, build_network
+from kinetix.surrogate import Surrogate
 from kinetix.training import Trainer
 
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import TrainConfig, parse_config
+from .derivatives import match_derivatives
+from .fields import build_field
 from .plots import plot_history, plot_trajectories
 from .run_folder import run_folder
 
@@ -73,11 +75,8 @@ class _Run:
         self.y_scale = scaling.species_scale(train_y, net.species_scale)
         out_scale = scaling.output_scale(full_t, full_y, self.y_scale, net.output_scale)
         shift, in_scale = scaling.input_normalisation(full_y, self.y_scale, net.input)
-        self.network = {"name": net.name, "config": {"n_species": len(dataset.species), "width": net.width,
-                                                     "depth": net.depth, "activation": net.activation,
-                                                     "output": net.output}}
-        self.field = build_network(self.network, input_shift=shift, input_scale=in_scale,
-                                   output_scale=out_scale * net.output_factor)
+        self.field, self.network = build_field(net, dataset, self.y_scale, {
+            "input_shift": shift, "input_scale": in_scale, "output_scale": out_scale * net.output_factor})
         if net.init_output != 1.0:
             with torch.no_grad():
                 last = list(self.field.parameters())[-2:]
@@ -98,8 +97,13 @@ class _Run:
         self.best = {"val": math.inf, "state": None, "bad": 0}
         self.previous: list[torch.Tensor] | None = None  # the weights before the last update
         self.dataset_sha256 = dataset.content_sha256()
+        self.derivatives: list[dict] = []
         if state is not None:
             self._restore(state)
+        elif config.derivatives.source != "none":
+            began = time.perf_counter()
+            self.derivatives = match_derivatives(self.field, dataset, self.train_index, self.y_scale, config.derivatives)
+            self.elapsed += time.perf_counter() - began
 
     # -- setup helpers ---------------------------------------------------------------------------
     def _solve_times(self) -> tuple[torch.Tensor, int]:
@@ -349,7 +353,8 @@ class _Run:
                         "mechanism": metadata.get("mechanism"), "mechanism_sha256": metadata.get("mechanism_sha256"), "created": metadata.get("created"),
                         "provenance": metadata.get("provenance", {})},
             "training": {"trainer": self.trainer.name, "config": config.as_dict(), "epochs": len(self.history),
-                         "seconds": round(self.elapsed, 1), "evaluation": evaluation},
+                         "seconds": round(self.elapsed, 1), "evaluation": evaluation,
+                         "derivatives": self.derivatives[-1] if self.derivatives else None},
         }
         surrogate = Surrogate(self.field, self.network, dataset.species, info, history_csv(self.history))
         surrogate.save(self.out / "surrogate", force=True)
