@@ -30,6 +30,10 @@ CASES = {
     "pollu": ("pollu", 1, 0, "pollu.toml", 3e-3),
     "robertson-generalisation": ("robertson", 32, 32, "robertson-generalisation.toml", 1e-2),
     "pollu-generalisation": ("pollu", 32, 32, "pollu-generalisation.toml", 1e-2),
+    "robertson-mass-action": ("robertson", 1, 0, "robertson-mass-action.toml", 5e-3),
+    "robertson-mass-action-generalisation": ("robertson", 32, 32, "robertson-mass-action.toml", 1e-2),
+    "pollu-mass-action": ("pollu", 1, 0, "pollu-mass-action.toml", 3e-3),
+    "pollu-mass-action-generalisation": ("pollu", 32, 32, "pollu-mass-action.toml", 1e-2),
 }
 
 
@@ -49,6 +53,8 @@ def datasets(case: str, out: Path) -> tuple[Path, Path | None]:
 
 def first_epoch_below(history: list[dict], threshold: float):
     """(epoch count, seconds) when the training loss over the full horizon first reached ``threshold``."""
+    if not history:
+        return None, None
     full = max(int(row["horizon"]) for row in history)
     for row in history:
         if int(row["horizon"]) == full and float(row["loss"]) <= threshold:

@@ -108,6 +108,11 @@ class MassActionNetwork(nn.Module):
 
 def library(n_species: int, max_order: int, dtype: torch.dtype = torch.float64) -> torch.Tensor:
     """Exponents ``(M, n)`` of every monomial of total degree 1..``max_order`` in ``n_species``."""
-    exponents = [e for e in itertools.product(range(max_order + 1), repeat=n_species) if 1 <= sum(e) <= max_order]
-    exponents.sort(key=lambda e: (sum(e), [-x for x in e]))
-    return torch.tensor(exponents, dtype=dtype)
+    rows = []
+    for degree in range(1, max_order + 1):
+        for combination in itertools.combinations_with_replacement(range(n_species), degree):
+            row = [0] * n_species
+            for i in combination:
+                row[i] += 1
+            rows.append(row)
+    return torch.tensor(rows, dtype=dtype)
