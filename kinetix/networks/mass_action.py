@@ -32,7 +32,7 @@ class MassActionNetwork(nn.Module):
     and is ``eps ln 2`` at zero; ``ln z`` and its derivative stay finite for states at or slightly
     below zero (stiff solvers produce these).
 
-    ``active`` ``(R,)`` (a buffer) switches reactions off (:meth:`prune`). ``input_shift`` and
+    ``active`` ``(R,)`` (a buffer, 1 or 0) switches reactions off (the trainers' derivative stage prunes). ``input_shift`` and
     ``output_scale`` are accepted for the trainer's uniform call and ignored: a mass-action field
     needs neither. Shapes: ``y`` ``(..., n)`` → ``(..., n)``; ``t`` is ignored.
     """
@@ -91,16 +91,6 @@ class MassActionNetwork(nn.Module):
     def physical_rate_constants(self) -> torch.Tensor:
         """``k_j`` ``(R,)`` for ``r_j = k_j prod_i y_i ** W_ji`` in the state's units (``eps`` neglected)."""
         return torch.exp(self.log_rate - self.orders @ torch.log(self.input_scale))
-
-    @torch.no_grad()
-    def prune(self, y: torch.Tensor, threshold: float = 1e-3) -> torch.Tensor:
-        """Switch off reactions whose largest contribution ``|S_ij r_j| / y_scale_i`` over the states
-        ``y`` ``(..., n)`` is below ``threshold`` times the largest reaction's; returns ``active``."""
-        contribution = (self.stoichiometry.abs() / self.input_scale.unsqueeze(-1)) * self.rates(y).unsqueeze(-2)
-        largest = contribution.reshape(-1, *self.stoichiometry.shape).amax(dim=(0, 1))  # (R,)
-        keep = largest >= threshold * largest.max()
-        self.active.mul_(keep.to(self.active.dtype))
-        return self.active.clone()
 
     def extra_repr(self) -> str:
         return f"species={self.config['n_species']}, reactions={self.config['reactions']}, eps={self.eps:g}"

@@ -82,7 +82,7 @@ class DerivativesConfig:
     source: str = "none"              # none (off) | auto | mechanism | data: rates to match before the solver
     epochs: int = 500                 # Adam steps (networks without a least-squares stoichiometry)
     lr: float = 1e-2
-    prune: float = 0.0                # > 0: switch off reactions contributing less than this fraction
+    prune: float = 0.0                # > 0: drop reactions while the rate residual grows by at most this fraction
 
 
 @dataclass

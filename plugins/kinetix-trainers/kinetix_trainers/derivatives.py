@@ -111,6 +111,44 @@ def solve_stoichiometry(network: MassActionNetwork, y: torch.Tensor, rates: torc
     return float(((network(None, y) - rates).abs() * weight).mean())
 
 
+PRUNE_FLOOR = 1e-6  # weighted residual below which any fit counts as exact
+MAX_PRUNED_LIBRARY = 60
+
+
+@torch.no_grad()
+def prune_reactions(network: MassActionNetwork, y: torch.Tensor, rates: torch.Tensor, weight: torch.Tensor,
+                    allowance: float) -> list[dict]:
+    """Backward elimination: switch off, one at a time, the reaction whose removal raises the
+    least-squares residual least, while it stays within ``(1 + allowance)`` times the full
+    library's (or below ``PRUNE_FLOOR``); the remaining reactions are refitted. Many exact fits
+    exist on data that lie on a manifold (Robertson's ``A + B + C = 1`` makes ``A^2 + AB + AC``
+    equal ``A`` there); this picks a small one. ``O(R^2)`` fits: libraries of at most
+    ``MAX_PRUNED_LIBRARY`` reactions. Returns one history row per removal."""
+    if int(network.active.sum()) > MAX_PRUNED_LIBRARY:
+        raise ConfigError(f"derivatives.prune: {int(network.active.sum())} candidate reactions, at most "
+                          f"{MAX_PRUNED_LIBRARY} can be pruned; set prune = 0 or use fewer reactions")
+    original = {k: v.clone() for k, v in network.state_dict().items()}
+    limit = max((1 + allowance) * solve_stoichiometry(network, y, rates, weight), PRUNE_FLOOR)
+    history = []
+    while int(network.active.sum()) > 1:
+        best = None
+        for j in torch.nonzero(network.active > 0).flatten().tolist():
+            network.load_state_dict(original)
+            network.active[j] = 0
+            residual = solve_stoichiometry(network, y, rates, weight)
+            if residual <= limit and (best is None or residual < best[1]):
+                best = (j, residual)
+        network.load_state_dict(original)
+        if best is None:
+            break
+        network.active[best[0]] = 0
+        original = {k: v.clone() for k, v in network.state_dict().items()}
+        history.append({"step": len(history) + 1, "loss": best[1], "removed": best[0]})
+    network.load_state_dict(original)
+    solve_stoichiometry(network, y, rates, weight)
+    return history
+
+
 def mass_action_core(field) -> MassActionNetwork | None:
     """The mass-action network in ``field`` (itself or the one a conservation wrapper holds)."""
     inner = getattr(field, "inner", field)
@@ -130,8 +168,7 @@ def match_derivatives(field, dataset, index: torch.Tensor, y_scale: torch.Tensor
         flat = (y.reshape(-1, y.shape[-1]), rates.reshape(-1, y.shape[-1]), weight.reshape(-1, y.shape[-1]))
         history = [{"step": 0, "loss": solve_stoichiometry(network, *flat), "source": used}]
         if settings.prune > 0:
-            network.prune(flat[0], settings.prune)
-            history.append({"step": 1, "loss": solve_stoichiometry(network, *flat), "source": used})
+            history += prune_reactions(network, *flat, allowance=settings.prune)
         return history
     parameters = [p for p in field.parameters() if p.requires_grad]
     optimizer = torch.optim.Adam(parameters, lr=settings.lr)
