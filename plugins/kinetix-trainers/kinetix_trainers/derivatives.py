@@ -41,10 +41,10 @@ def dataset_mechanism(dataset):
         return None
 
 
-def spline_rates(t: torch.Tensor, y: torch.Tensor, t0: float, smoothing: float | None = None) -> torch.Tensor:
+def spline_rates(t: torch.Tensor, y: torch.Tensor, t0: float) -> torch.Tensor:
     """``dy/dt`` ``(N, T, n)`` of states ``y`` ``(N, T, n)`` at times ``t`` ``(T,)``, from a smoothing
     spline in ``u = asinh((t - t0) / tau)`` (``tau``: the first time step), which follows both
-    log-spaced and linearly spaced grids."""
+    log-spaced and linearly spaced grids; the smoothing is chosen by generalised cross-validation."""
     times = t.cpu().numpy()
     tau = float(times[1] - times[0]) if times[0] <= t0 else float(times[0] - t0)
     u = np.arcsinh((times - t0) / tau)
@@ -53,7 +53,7 @@ def spline_rates(t: torch.Tensor, y: torch.Tensor, t0: float, smoothing: float |
     rates = np.empty_like(values)
     for i in range(values.shape[0]):
         for j in range(values.shape[2]):
-            spline = make_smoothing_spline(u, values[i, :, j], lam=smoothing)
+            spline = make_smoothing_spline(u, values[i, :, j])
             rates[i, :, j] = spline.derivative()(u) * du_dt
     return torch.as_tensor(rates, dtype=y.dtype)
 
