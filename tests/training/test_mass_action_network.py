@@ -146,3 +146,20 @@ def test_robertson_surrogate_from_smoothed_data_is_accurate(tmp_path):
     config = read_config(Path(__file__).resolve().parents[2] / "docs" / "examples" / "robertson-mass-action.toml")
     surrogate = StiffTrainer(config).train(kinetix.load_dataset(data), tmp_path / "run", progress=False)
     assert evaluate_surrogate(surrogate, kinetix.load_dataset(data))["scaled_mae"] < 1e-3
+
+
+def test_mechanism_settings_without_a_stored_mechanism_are_named():
+    from kinetix_trainers.derivatives import target_rates
+    from kinetix_trainers.fields import invariants
+
+    class Foreign:
+        path = "foreign.h5"
+        metadata = {"mechanism_definition": "not a kinetix mechanism"}
+        t = torch.tensor([1.0, 2.0], dtype=torch.float64)
+        t0 = 0.0
+        y = torch.ones(1, 2, 3, dtype=torch.float64)
+
+    with pytest.raises(ConfigError, match="foreign.h5: network.conserve = 'mechanism' needs"):
+        invariants(Foreign)
+    with pytest.raises(ConfigError, match="foreign.h5: derivatives.source = 'mechanism' but"):
+        target_rates(Foreign, torch.tensor([0]), "mechanism")
