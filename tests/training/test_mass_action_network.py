@@ -163,3 +163,19 @@ def test_mechanism_settings_without_a_stored_mechanism_are_named():
         invariants(Foreign)
     with pytest.raises(ConfigError, match="foreign.h5: derivatives.source = 'mechanism' but"):
         target_rates(Foreign, torch.tensor([0]), "mechanism")
+
+
+def test_a_conserved_mass_action_surrogate_saves_and_loads(tmp_path):
+    from kinetix.surrogate import Surrogate, build_network
+
+    network = {"name": "conserved", "config": {"inner": {"name": "mass_action", "config": {
+        "n_species": 3, "reactions": 9, "library_order": 2, "eps": 1e-12}}, "invariants": [[1.0, 1.0, 1.0]],
+        "weights": [1.0, 3.6e-5, 1.0]}}
+    field = build_network(network, input_scale=torch.tensor([1.0, 3.6e-5, 1.0], dtype=torch.float64))
+    with torch.no_grad():
+        field.inner.stoichiometry.normal_()
+    Surrogate(field, network, SPECIES, {"y0": [1.0, 0.0, 0.0], "t": [1.0]}).save(tmp_path / "s")
+    loaded = Surrogate.load(tmp_path / "s").field
+    y = torch.tensor([[0.7, 2e-5, 0.3]], dtype=torch.float64)
+    torch.testing.assert_close(loaded(None, y), field(None, y), rtol=0, atol=0)
+    assert abs(float(loaded(None, y).detach().sum())) < 1e-15
