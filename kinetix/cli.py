@@ -234,6 +234,27 @@ def simulate(surrogate, out, y0_items, source, times, force):
     echo(f"wrote {path}")
 
 
+@cli.command()
+@click.argument("run", type=click.Path(path_type=Path))
+@click.option("--out", "-o", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="TorchScript file to write (loads with torch.jit.load / torch::jit::load).")
+@click.option("--method", help="Integrator: dopri5, bosh3 or a Rosenbrock method (default: the surrogate's).")
+@click.option("--rtol", type=float, help="Relative tolerance (default: the surrogate's).")
+@click.option("--max-steps", default=1000, show_default=True, type=click.IntRange(min=1),
+              help="Step attempts per call before a state is given up (returned as NaN).")
+@click.option("--force", is_flag=True, help="Replace OUT if it exists.")
+def export(run, out, method, rtol, max_steps, force):
+    """Write RUN's surrogate as a reaction step (state, dt) -> state for flow solvers (docs/export.md)."""
+    from .export import export_surrogate
+    from .surrogate import Surrogate
+
+    description = export_surrogate(Surrogate.load(_surrogate_path(run)), out, force=force, method=method, rtol=rtol,
+                                   max_steps=max_steps)
+    integrator = description["integrator"]
+    click.echo(f"wrote {out}: state {', '.join(description['state'])}; {integrator['method']} "
+               f"at rtol {integrator['rtol']:g}")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the CLI, turning errors into one line on stderr and a non-zero exit."""
     args = sys.argv[1:] if argv is None else argv

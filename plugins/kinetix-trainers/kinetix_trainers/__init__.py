@@ -1,11 +1,14 @@
 """kinetix plugin: surrogate trainers.
 
 - ``stiff``: the stiff neural-ODE recipe (scaled network, per-species loss, stiff solver);
-- ``plain``: a vanilla neural ODE (explicit solver, no scaling), for comparison.
+- ``plain``: a vanilla neural ODE (explicit solver, no scaling), for comparison;
+- ``latent``: a reduced surrogate, encoder + latent neural ODE + element-conserving decoder
+  (network ``latent``).
 """
 
 import kinetix
 
+from .latent_network import LatentODE
 from .config import LossConfig, NetworkConfig, SolverConfig, TrainConfig, parse_config
 from .trainer import StiffTrainer
 
@@ -26,9 +29,14 @@ class PlainTrainer(StiffTrainer):
 
 
 @kinetix.hookimpl
+def register_networks(register):
+    register("latent", LatentODE, description="encoder, latent neural ODE and element-conserving decoder")
+
+
+@kinetix.hookimpl
 def register_trainers(register):
     register("stiff", StiffTrainer, description="stiff neural ODE: scaled network, per-species loss, stiff solver")
     register("plain", PlainTrainer, description="vanilla neural ODE: explicit solver, no scaling (baseline)")
 
 
-__all__ = ["PlainTrainer", "StiffTrainer", "TrainConfig", "parse_config"]
+__all__ = ["LatentODE", "PlainTrainer", "StiffTrainer", "TrainConfig", "parse_config"]
