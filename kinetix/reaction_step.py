@@ -157,9 +157,10 @@ class ReactionStep(nn.Module):
                 z_new, err = self._rosenbrock(z, step, t)
             else:
                 z_new, err = self._explicit(z, step, t)
-            scale = atol + self.rtol * torch.maximum(z.abs(), z_new.abs())
+            err, candidate = err.detach(), z_new.detach()  # step control is not differentiated
+            scale = atol + self.rtol * torch.maximum(z.detach().abs(), candidate.abs())
             norm = (err / scale).pow(2).mean(dim=-1).sqrt()
-            finite = torch.isfinite(norm) & torch.isfinite(z_new).all(dim=-1)
+            finite = torch.isfinite(norm) & torch.isfinite(candidate).all(dim=-1)
             norm = torch.where(finite, norm, torch.full_like(norm, 1e10)).clamp(min=1e-10)
             accept = (norm <= 1.0) & ~done
             z = torch.where(accept.unsqueeze(-1), z_new, z)

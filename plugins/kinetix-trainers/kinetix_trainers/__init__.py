@@ -8,6 +8,7 @@
 
 import kinetix
 
+from .latent import LatentTrainer
 from .latent_network import LatentODE
 from .config import LossConfig, NetworkConfig, SolverConfig, TrainConfig, parse_config
 from .trainer import StiffTrainer
@@ -37,6 +38,7 @@ def register_networks(register):
 def register_trainers(register):
     register("stiff", StiffTrainer, description="stiff neural ODE: scaled network, per-species loss, stiff solver")
     register("plain", PlainTrainer, description="vanilla neural ODE: explicit solver, no scaling (baseline)")
+    register("latent", LatentTrainer, description="reduced surrogate: encoder, latent neural ODE, element-conserving decoder")
 
 
-__all__ = ["LatentODE", "PlainTrainer", "StiffTrainer", "TrainConfig", "parse_config"]
+__all__ = ["LatentODE", "LatentTrainer", "PlainTrainer", "StiffTrainer", "TrainConfig", "parse_config"]

@@ -22,6 +22,11 @@ from kinetix.errors import ConfigError
 from kinetix.networks import ACTIVATIONS, ScaledMLP
 
 
+# The field sees its (normalised) latent input clamped to this bound: a trial step far outside the
+# data cannot overflow the sinh output (and poison the gradient with inf * 0).
+LATENT_BOUND = 50.0
+
+
 class _MLP(nn.Module):
     """``depth`` hidden layers of ``width`` with ``activation``, linear output."""
 
@@ -120,7 +125,8 @@ class LatentODE(nn.Module):
         return torch.cat(parts, dim=-1)
 
     def forward(self, t, zc: torch.Tensor) -> torch.Tensor:
-        return self.field(t, zc) * self.moving
+        return self.field(t, zc.clamp(-LATENT_BOUND, LATENT_BOUND)) * self.moving
 
     def jacobian(self, t, zc: torch.Tensor) -> torch.Tensor:
-        return self.field.jacobian(t, zc) * self.moving.unsqueeze(-1)
+        inside = (zc.abs() <= LATENT_BOUND).to(zc.dtype).unsqueeze(-2)
+        return self.field.jacobian(t, zc.clamp(-LATENT_BOUND, LATENT_BOUND)) * self.moving.unsqueeze(-1) * inside
