@@ -1,8 +1,10 @@
 """The reaction step of a flow solver: every state of a batch advanced by its own time step.
 
-:class:`ReactionStep` maps ``(y (N, n), dt (N,) or ())`` to the states after ``dt``: encode (the
-identity for a full-state surrogate), integrate the surrogate's autonomous field with per-member
-adaptive steps, decode. It is written in plain tensor operations with a bounded loop, so the same
+:class:`ReactionStep` maps ``(y (N, n), dt (N,) or ())`` to the states after ``dt``: it integrates
+the surrogate's autonomous field with per-member adaptive steps. A reduced surrogate encodes ``y``
+to ``z``, integrates ``z`` to ``z'`` and returns ``y + decode(z') - decode(z)``: the change its
+latent dynamics predict, so that the reconstruction error ``decode(encode(y)) - y`` cancels, and a
+change that keeps the invariants (element amounts, pressure) keeps those of ``y`` exactly. It is written in plain tensor operations with a bounded loop, so the same
 module runs eagerly in Python and, compiled with TorchScript, from C++ (:mod:`kinetix.export`).
 
 Integrators: an explicit embedded Runge-Kutta pair (``dopri5``, ``bosh3``; for non-stiff fields) or a
@@ -61,7 +63,8 @@ class ReactionStep(nn.Module):
     """``forward(y, dt)``: states ``(N, n)`` after ``dt`` [s] (``(N,)`` or a scalar tensor).
 
     Args:
-        encoder, decoder: modules ``(N, n) -> (N, m)`` and back (``nn.Identity()`` for a full-state field).
+        encoder, decoder: modules ``(N, n) -> (N, m)`` and back (``nn.Identity()`` for a full-state field;
+            any other encoder makes the step return ``y`` plus the decoded change).
         field: the autonomous vector field, ``field(t, z)`` ``(N, m)``; with a Rosenbrock method also
             ``field.jacobian(t, z)`` ``(N, m, m)``.
         method: a name of :data:`EXPLICIT` or of ``kinetix.solvers.tableaus.TABLEAUS``.
@@ -77,6 +80,7 @@ class ReactionStep(nn.Module):
         super().__init__()
         coefficients = method_coefficients(method)
         self.encoder, self.field, self.decoder = encoder, field, decoder
+        self.increment: bool = not isinstance(encoder, nn.Identity)
         self.method = method
         self.rosenbrock = coefficients["kind"] == "rosenbrock"
         self.a = coefficients["a"]
@@ -136,7 +140,10 @@ class ReactionStep(nn.Module):
         return z_new, err
 
     def forward(self, y: torch.Tensor, dt: torch.Tensor) -> torch.Tensor:
-        return self.decoder(self.integrate(self.encoder(y), dt))
+        z = self.encoder(y)
+        if self.increment:
+            return y + (self.decoder(self.integrate(z, dt)) - self.decoder(z))
+        return self.integrate(z, dt)
 
     def integrate(self, z: torch.Tensor, dt: torch.Tensor) -> torch.Tensor:
         """Encoded states ``(N, m)`` after ``dt``; differentiable (step sizes count as constants)."""

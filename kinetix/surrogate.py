@@ -81,7 +81,7 @@ class Surrogate:
         """States ``(len(t), *y0.shape)``; ``y0`` ``(n,)`` or ``(..., n)`` at time ``t0``.
 
         A reduced surrogate (a field with ``encode``/``decode``, ``info["kind"]``) encodes ``y0``,
-        integrates its latent variables and decodes them. Defaults: the training data's first
+        integrates its latent variables and adds their decoded change to ``y0``. Defaults: the training data's first
         initial state and output times; the solver settings in
         ``surrogate.json`` (override with ``method=``, ``rtol=``, ...). Integration starts at ``t0``
         (``info["t0"]``) when the first output time lies after it.
@@ -95,9 +95,11 @@ class Surrogate:
         options = {**self.solver_options, **solver_options}
         prepend = t.dim() == 1 and len(t) > 0 and float(t[0]) > t0
         times = torch.cat([t.new_tensor([t0]), t]) if prepend else t
-        latent = hasattr(self.field, "encode")  # a reduced surrogate integrates in its latent space
-        ys = solve(self.field, self.field.encode(y0) if latent else y0, times, **options).ys
-        ys = self.field.decode(ys) if latent else ys
+        if hasattr(self.field, "encode"):  # a reduced surrogate: y0 plus the decoded change of its latent state
+            latent = solve(self.field, self.field.encode(y0), times, **options).ys
+            ys = y0 + (self.field.decode(latent) - self.field.decode(latent[:1]))
+        else:
+            ys = solve(self.field, y0, times, **options).ys
         return ys[1:] if prepend else ys
 
     def save(self, path: str | Path, *, force: bool = False, extra_files: dict[str, Path] | None = None) -> Path:

@@ -47,6 +47,7 @@ class LatentConfig:
     trainer: str = "latent"
     seed: int = 0
     epochs: int = 1500
+    max_seconds: float = 0.0            # > 0: stop after this much training wall time [s]
     latent: int = 4                     # learned latent variables (the invariants come on top)
     width: int = 32
     depth: int = 2
@@ -219,13 +220,14 @@ class _LatentRun:
     def epoch_loss(self):
         window_states, window_times = self._windows()
         z = self.model.encode(window_states[:, 0])
+        start = self.model.decode(z)
         alive = torch.ones(len(z), dtype=torch.bool)
         rollout = []
         for k in range(1, window_times.shape[1]):
             z = self.stepper.integrate(z, window_times[:, k] - window_times[:, k - 1])
             alive = alive & torch.isfinite(z).all(dim=-1)  # a member the integrator gave up on leaves the loss
             z = torch.where(alive.unsqueeze(-1), z, torch.zeros_like(z))  # (and its NaN the gradient)
-            rollout.append(self.model.decode(z))
+            rollout.append(window_states[:, 0] + (self.model.decode(z) - start))  # as the reaction step
         errors = self._error(torch.stack(rollout, dim=1), window_states[:, 1:])
         rollout_loss = errors[alive].mean() if alive.any() else errors.new_tensor(math.inf)
         reconstruction = self._error(self.model.decode(self.model.encode(window_states)), window_states).mean()
@@ -248,6 +250,8 @@ class _LatentRun:
                                  "reconstruction": float(reconstruction.detach()), "lr": self.optimizer.param_groups[0]["lr"],
                                  "seconds": round(time.perf_counter() - began, 3)})
             bar.set_postfix(loss=f"{float(loss.detach()):.3e}")
+            if config.max_seconds > 0 and time.perf_counter() - began > config.max_seconds:
+                break
         seconds = time.perf_counter() - began
         self.model.requires_grad_(False).eval()
         choice = self.choose_method()
@@ -261,7 +265,7 @@ class _LatentRun:
         with torch.no_grad():
             latent = kinetix.solve(self.model, self.model.encode(self.states[index, 0]), self.times, method=method,
                                    rtol=self.config.eval_rtol, atol=atol, raise_on_failure=False, **options).ys
-            pred = self.model.decode(latent).transpose(0, 1)
+            pred = (self.states[index, 0] + (self.model.decode(latent) - self.model.decode(latent[:1]))).transpose(0, 1)
         seconds = time.perf_counter() - start
         error = self._error(pred[:, 1:], self.states[index, 1:])
         if not torch.isfinite(error).all():
