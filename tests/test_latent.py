@@ -62,30 +62,39 @@ def ignition_dataset(count=6) -> TrajectoryDataset:
 
 
 @pytest.mark.slow
-def test_latent_trainer_end_to_end(tmp_path):
-    dataset = ignition_dataset()
-    config = {"epochs": 25, "latent": 2, "width": 8, "depth": 1, "batch_size": 8, "window": 3,
-              "methods": ["bosh3", "rodas3p"], "lr": 1e-2}
-    surrogate = LatentTrainer(config).train(dataset, tmp_path / "run", progress=False)
-    history = [float(line.split(",")[1]) for line in surrogate.history.splitlines()[1:]]
-    assert np.mean(history[-5:]) < 0.5 * np.mean(history[:5])  # it learns
+def test_latent_trainer_writes_a_surrogate_that_hides_its_latent_space(tmp_path):
+    dataset = ignition_dataset(3)
+    config = {"epochs": 2, "latent": 2, "width": 4, "depth": 1, "batch_size": 4, "window": 2,
+              "methods": ["bosh3", "rodas3p"]}
+    LatentTrainer(config).train(dataset, tmp_path / "run", progress=False)
     loaded = Surrogate.load(tmp_path / "run" / "surrogate")
     assert loaded.species == (*SPECIES, "P") and loaded.info["kind"] == "latent"
     choice = loaded.info["solver_choice"]
     assert set(choice) == {"bosh3", "rodas3p"} and loaded.solver_options["method"] in choice
-    assert all(entry["seconds"] > 0 and entry["scaled_mae"] < 1 for entry in choice.values())
+    assert all(entry["seconds"] > 0 for entry in choice.values())
     assert loaded.info["training"]["peak_memory_mb"] > 0
+    assert (tmp_path / "run" / "plots" / "trajectories_validation.png").is_file()
+    assert (tmp_path / "run" / "plots" / "training.png").is_file()
 
     y0 = torch.cat([dataset.y0, dataset.conditions["P"][:, None]], dim=-1)
-    ys = loaded.simulate(y0, dataset.t)                                          # (T, N, n): the full state
+    ys = loaded.simulate(y0, dataset.t, rtol=1e-10)                             # (T, N, n): the full state
     assert ys.shape == (len(dataset.t), len(dataset), len(SPECIES) + 1)
-    elements = torch.tensor(element_matrix("cantera:h2o2.yaml", SPECIES[1:]), dtype=torch.float64)
+    elements = torch.tensor(element_matrix("cantera:h2o2", SPECIES[1:]), dtype=torch.float64)
     assert torch.allclose(ys[..., 1:5] @ elements.T, (y0[:, 1:5] @ elements.T).expand_as(ys[..., :3]), rtol=1e-12)
     assert torch.allclose(ys[..., -1], y0[:, -1].expand(len(dataset.t), -1), rtol=1e-14)
-
     at = 30
-    step = reaction_step(loaded)(y0, dataset.t[at])
-    assert torch.allclose(step, ys[at], rtol=1e-4)  # the reaction step integrates the same latent field
+    step = reaction_step(loaded, rtol=1e-10, max_steps=100_000)(y0, dataset.t[at])
+    assert torch.allclose(step, ys[at], rtol=1e-6)  # the reaction step integrates the same latent field
+
+
+@pytest.mark.slow
+def test_latent_trainer_learns(tmp_path):
+    config = {"epochs": 25, "latent": 2, "width": 8, "depth": 1, "batch_size": 8, "window": 3,
+              "methods": ["bosh3"], "lr": 1e-2}
+    surrogate = LatentTrainer(config).train(ignition_dataset(), tmp_path / "run", progress=False)
+    history = [float(line.split(",")[1]) for line in surrogate.history.splitlines()[1:]]
+    assert np.mean(history[-5:]) < 0.5 * np.mean(history[:5])
+    assert surrogate.info["training"]["evaluation"]["validation"]["scaled_mae"] < 0.5
 
 
 def test_latent_trainer_refusals(tmp_path):

@@ -38,8 +38,9 @@ from kinetix.surrogate import Surrogate
 from kinetix.training import Trainer
 
 from .latent_network import LatentODE
+from .plots import plot_history, plot_trajectories
 
-HISTORY_FIELDS = ("epoch", "loss", "rollout", "reconstruction", "lr", "seconds")
+HISTORY_FIELDS = ("epoch", "loss", "rollout", "reconstruction", "grad_norm", "lr", "seconds")
 
 
 @dataclass(frozen=True)
@@ -140,8 +141,9 @@ class LatentTrainer(Trainer):
         refuse_existing(out, force)
         for name in ("history.csv", "config.json"):
             (out / name).unlink(missing_ok=True)
-        if (out / "surrogate").is_dir():
-            shutil.rmtree(out / "surrogate")
+        for folder in ("surrogate", "plots"):
+            if (out / folder).is_dir():
+                shutil.rmtree(out / folder)
         out.mkdir(parents=True, exist_ok=True)
         return _LatentRun(self, dataset, out, progress).run()
 
@@ -241,13 +243,15 @@ class _LatentRun:
         for epoch in bar:
             self.optimizer.zero_grad(set_to_none=True)
             loss, rollout, reconstruction = self.epoch_loss()
+            grad_norm = math.nan
             if torch.isfinite(loss):
                 loss.backward()
-                if torch.isfinite(torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)):
+                grad_norm = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0))
+                if math.isfinite(grad_norm):
                     self.optimizer.step()
             self.schedule.step()
             self.history.append({"epoch": epoch, "loss": float(loss.detach()), "rollout": float(rollout.detach()),
-                                 "reconstruction": float(reconstruction.detach()), "lr": self.optimizer.param_groups[0]["lr"],
+                                 "reconstruction": float(reconstruction.detach()), "grad_norm": grad_norm, "lr": self.optimizer.param_groups[0]["lr"],
                                  "seconds": round(time.perf_counter() - began, 3)})
             bar.set_postfix(loss=f"{float(loss.detach()):.3e}")
             if config.max_seconds > 0 and time.perf_counter() - began > config.max_seconds:
@@ -257,8 +261,9 @@ class _LatentRun:
         choice = self.choose_method()
         return self.finish(seconds, choice)
 
-    def _trajectory_error(self, index: torch.Tensor, method: str) -> tuple[float, float, float]:
-        """(scaled MAE and largest scaled error over ``index``'s full trajectories, seconds) with ``method``."""
+    def _trajectory_error(self, index: torch.Tensor, method: str) -> tuple[float, float, float, torch.Tensor]:
+        """(scaled MAE and largest scaled error over ``index``'s full trajectories, seconds, the
+        predictions ``(N, T + 1, n)``) with ``method``."""
         atol = torch.full((self.model.latent_size,), self.config.atol, dtype=torch.float64)
         options = {"max_steps": 20_000}
         start = time.perf_counter()
@@ -269,15 +274,15 @@ class _LatentRun:
         seconds = time.perf_counter() - start
         error = self._error(pred[:, 1:], self.states[index, 1:])
         if not torch.isfinite(error).all():
-            return math.inf, math.inf, seconds
-        return float(error.mean()), float(error.max()), seconds
+            return math.inf, math.inf, seconds, pred
+        return float(error.mean()), float(error.max()), seconds, pred
 
     def choose_method(self) -> dict:
         """Every candidate on the validation (else training) trajectories; the fastest within 2 % of the best."""
         index = self.val_index if len(self.val_index) else self.train_index
         table = {}
         for method in self.config.methods:
-            error, _, seconds = self._trajectory_error(index, method)
+            error, _, seconds, _ = self._trajectory_error(index, method)
             table[method] = {"scaled_mae": error, "seconds": round(seconds, 4)}
         best = min(entry["scaled_mae"] for entry in table.values())
         if not math.isfinite(best):
@@ -289,10 +294,18 @@ class _LatentRun:
     def finish(self, seconds: float, choice: dict) -> Surrogate:
         dataset, config = self.dataset, self.config
         evaluation = {}
+        plots = self.out / "plots"
+        plots.mkdir(exist_ok=True)
         for split, index in (("train", self.train_index), ("validation", self.val_index)):
             if len(index):
-                error, largest, _ = self._trajectory_error(index, choice["method"])
+                error, largest, _, pred = self._trajectory_error(index, choice["method"])
                 evaluation[split] = {"scaled_mae": error, "max_scaled_error": largest, "trajectories": len(index)}
+                if split == "validation" or not len(self.val_index):  # one figure: plotting is slow
+                    k = len(self.y_scale)
+                    plot_trajectories(plots / f"trajectories_{split}.png", self.times[1:].numpy(),
+                                      self.states[index, 1:, :k].numpy(), pred[:, 1:, :k].numpy(), self.names[:k],
+                                      f"{split}: scaled MAE {error:.2e}")
+        plot_history(plots / "training.png", self.history)
         metadata = dataset.metadata
         state_units = metadata.get("state_units", "")
         info = {
