@@ -49,6 +49,7 @@ class LatentConfig:
     seed: int = 0
     epochs: int = 1500
     max_seconds: float = 0.0            # > 0: stop after this much training wall time [s]
+    init_from: str = ""                 # a latent surrogate folder to start from (same network settings)
     latent: int = 4                     # learned latent variables (the invariants come on top)
     width: int = 32
     depth: int = 2
@@ -193,12 +194,23 @@ class _LatentRun:
             invariants = self.model.invariants(flat)
             self.model.invariant_shift.copy_(invariants.mean(0))
             self.model.invariant_scale.copy_(invariants.std(0).clamp(min=1e-6 * invariants.abs().amax(0).clamp(min=1.0)))
+        if config.init_from:
+            self._initialise_from(Path(config.init_from))
         self.stepper = ReactionStep(torch.nn.Identity(), self.model, torch.nn.Identity(), config.train_method,
                                     config.train_rtol, torch.full((self.model.latent_size,), config.atol), config.max_steps)
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=config.lr, weight_decay=1e-6)
         self.schedule = torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, T_max=max(config.epochs, 1),
                                                                    eta_min=min(config.min_lr, config.lr))
         self.history: list[dict] = []
+
+    def _initialise_from(self, folder: Path) -> None:
+        """Weights and scales of an earlier latent surrogate with the same network settings."""
+        earlier = Surrogate.load(folder / "surrogate" if (folder / "surrogate").is_dir() else folder)
+        if earlier.network["name"] != "latent" or earlier.network["config"] != self.network["config"]:
+            raise ConfigError(f"init_from {folder}: its network {earlier.network} differs from this run's "
+                              f"{self.network}; use the same data and network settings")
+        self.model.load_state_dict(earlier.field.state_dict())
+        self.model.requires_grad_(True)
 
     def _error(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """Scaled absolute errors of ``[T, Y]`` ``(..., 1 + K)`` (the pressure is exact by construction)."""
