@@ -39,7 +39,13 @@ def test_documented_example_configs_parse():
     for path in sorted((Path(__file__).resolve().parents[2] / "docs" / "examples").glob("*.toml")):
         from kinetix.training import read_config
 
-        parse_config(read_config(path), str(path))
+        from kinetix_trainers.latent import parse_latent_config
+
+        config = read_config(path)
+        if config.get("trainer") == "latent":
+            parse_latent_config(config)
+        else:
+            parse_config(config, str(path))
 
 
 def history(path):
