@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import tempfile
-import time
 from pathlib import Path
 
 import cantera as ct
@@ -28,8 +27,8 @@ import numpy as np
 import torch
 
 from common import machine, median_time, table  # noqa: E402
+from surrogate_ignition import load_run  # noqa: E402
 
-import kinetix  # noqa: E402
 from kinetix.export import export_surrogate, reaction_step  # noqa: E402
 from kinetix_trainers.latent import pressure_states  # noqa: E402
 
@@ -71,13 +70,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
-    torch.set_num_threads(1)
-    torch.set_flush_denormal(True)
-    folder = args.run / "surrogate" if (args.run / "surrogate" / "surrogate.json").is_file() else args.run
-    surrogate = kinetix.Surrogate.load(folder)
-    data = kinetix.load_dataset(args.data)
-    source = data.metadata["provenance"]["mechanism_metadata"]["source"]
-    gas = ct.Solution(source)
+    folder, surrogate, data, gas = load_run(args.run, args.data)
     states = sampled_states(data, args.states)
     if list(surrogate.species) != list(data.species) + ["P"]:
         raise SystemExit(f"{folder}: the surrogate's state {surrogate.species} is not the data's plus P")

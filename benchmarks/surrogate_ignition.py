@@ -116,6 +116,16 @@ def cantera_trajectories(gas, states: np.ndarray, times: np.ndarray) -> np.ndarr
     return out
 
 
+def load_run(run: Path, held_out: Path):
+    """``(folder, surrogate, dataset, cantera.Solution)`` on one thread with denormals flushed."""
+    torch.set_num_threads(1)
+    torch.set_flush_denormal(True)
+    folder = run / "surrogate" if (run / "surrogate" / "surrogate.json").is_file() else run
+    data = kinetix.load_dataset(held_out)
+    return (folder, kinetix.Surrogate.load(folder), data,
+            ct.Solution(data.metadata["provenance"]["mechanism_metadata"]["source"]))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run", type=Path)
@@ -124,12 +134,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
-    torch.set_num_threads(1)
-    torch.set_flush_denormal(True)
-    folder = args.run / "surrogate" if (args.run / "surrogate" / "surrogate.json").is_file() else args.run
-    surrogate = kinetix.Surrogate.load(folder)
-    data = kinetix.load_dataset(args.data)
-    gas = ct.Solution(data.metadata["provenance"]["mechanism_metadata"]["source"])
+    folder, surrogate, data, gas = load_run(args.run, args.data)
     y0, y, _ = pressure_states(data)
     print(f"machine: {machine()}, Cantera {ct.__version__}\nsurrogate: {folder} ({surrogate.info.get('kind', 'full')}, "
           f"{surrogate.solver_options['method']} rtol {surrogate.solver_options['rtol']:g})\n"

@@ -16,9 +16,7 @@ Checkpoints and ``--resume`` are not supported by this trainer.
 
 from __future__ import annotations
 
-import csv
 import dataclasses
-import io
 import json
 import math
 import resource
@@ -39,6 +37,7 @@ from kinetix.training import Trainer
 
 from .latent_network import LatentODE
 from .plots import plot_history, plot_trajectories
+from .trainer import history_csv
 
 HISTORY_FIELDS = ("epoch", "loss", "rollout", "reconstruction", "grad_norm", "lr", "seconds")
 
@@ -71,14 +70,6 @@ class LatentConfig:
 
     def as_dict(self) -> dict:
         return dataclasses.asdict(self)
-
-
-def history_csv(history: list[dict]) -> str:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=HISTORY_FIELDS, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(history)
-    return buffer.getvalue()
 
 
 def parse_latent_config(config: dict | None) -> LatentConfig:
@@ -336,7 +327,7 @@ class _LatentRun:
                          "peak_memory_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
                          "evaluation": evaluation},
         }
-        (self.out / "history.csv").write_text(history_csv(self.history))
-        surrogate = Surrogate(self.model, self.network, self.names, info, history_csv(self.history))
+        (self.out / "history.csv").write_text(history_csv(self.history, HISTORY_FIELDS))
+        surrogate = Surrogate(self.model, self.network, self.names, info, history_csv(self.history, HISTORY_FIELDS))
         surrogate.save(self.out / "surrogate", force=True)
         return surrogate

@@ -361,9 +361,9 @@ class _Run:
         return surrogate
 
 
-def history_csv(history: list[dict]) -> str:
+def history_csv(history: list[dict], fields: tuple[str, ...] = HISTORY_FIELDS) -> str:
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=HISTORY_FIELDS, lineterminator="\n")
+    writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\n")
     writer.writeheader()
     writer.writerows(history)
     return buffer.getvalue()
