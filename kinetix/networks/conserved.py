@@ -51,10 +51,3 @@ class ConservedField(nn.Module):
     def jacobian(self, t, y: torch.Tensor) -> torch.Tensor:
         return self.projection @ self.inner.jacobian(t, y)
 
-
-def mass_action_invariants(stoichiometry: torch.Tensor, tolerance: float = 1e-10) -> torch.Tensor:
-    """Conserved linear combinations of a mass-action mechanism: an orthonormal basis ``(m, n)`` of
-    the left null space of its stoichiometry ``S`` ``(n, R)`` (``C S = 0``)."""
-    u, s, _ = torch.linalg.svd(stoichiometry, full_matrices=True)
-    rank = int((s > tolerance * s.max()).sum()) if len(s) else 0
-    return u[:, rank:].T.contiguous()

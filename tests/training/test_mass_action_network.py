@@ -8,7 +8,7 @@ from scipy.integrate import solve_ivp
 
 import kinetix
 from kinetix.errors import ConfigError
-from kinetix.networks import ConservedField, MassActionNetwork, mass_action_invariants
+from kinetix.networks import ConservedField, MassActionNetwork
 from kinetix.networks.export import mechanism_text
 from kinetix.networks.mass_action import library
 
@@ -56,13 +56,6 @@ def test_library_enumerates_monomials():
     assert exponents.shape == (9, 3) and set(exponents.sum(dim=1).tolist()) == {1.0, 2.0}
     assert len({tuple(row) for row in exponents.tolist()}) == 9
     assert len(library(20, 2)) == 20 + 20 * 21 // 2
-
-
-def test_invariants_of_robertson_are_the_total_amount():
-    mech = kinetix.load_mechanism("robertson")
-    invariants = mass_action_invariants(mech.stoichiometry)
-    assert invariants.shape == (1, 3)
-    torch.testing.assert_close(invariants.abs(), torch.full((1, 3), 3**-0.5, dtype=torch.float64))
 
 
 def test_conserved_field_keeps_invariants_along_a_solve():

@@ -9,7 +9,6 @@ import inspect
 import torch
 
 from kinetix.errors import ConfigError
-from kinetix.networks import mass_action_invariants
 from kinetix.plugins import get_catalog
 from kinetix.surrogate import build_network
 
@@ -24,7 +23,7 @@ def invariants(dataset) -> torch.Tensor:
     if mechanism is None:
         raise ConfigError(f"{dataset.path}: network.conserve = 'mechanism' needs a dataset that holds its mass-action "
                           "mechanism's definition (kinetix generate writes it); use conserve = 'none'")
-    matrix = mass_action_invariants(mechanism.stoichiometry)
+    matrix = mechanism.invariants.tensor(mechanism.stoichiometry.dtype)
     if len(matrix) == 0:
         raise ConfigError(f"{dataset.path}: the mechanism conserves no linear combination of its species; "
                           "use network.conserve = 'none'")
