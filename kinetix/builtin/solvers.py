@@ -4,7 +4,8 @@ from functools import partial
 
 from ..hookspecs import hookimpl
 from ..solvers.explicit import TorchdiffeqSolver
-from ..solvers.rosenbrock import RosenbrockSolver
+from ..solvers.loop import LoopSolver
+from ..solvers.rosenbrock import Rosenbrock
 from ..solvers.scipy_solver import ScipySolver
 from ..solvers.tableaus import TABLEAUS
 
@@ -13,7 +14,7 @@ from ..solvers.tableaus import TABLEAUS
 def register_solvers(register):
     for name, tableau in TABLEAUS.items():
         stability = "L-stable" + (", stiffly accurate" if tableau.stiffly_accurate else "")
-        register(name, partial(RosenbrockSolver, tableau),
+        register(name, partial(_loop, Rosenbrock, tableau),
                  description=f"Rosenbrock {tableau.order}({tableau.embedded_order}), {tableau.stages} stages, "
                              f"{stability}; batched, differentiable")
     for method, what in (("Radau", "implicit Runge-Kutta, order 5"), ("BDF", "variable-order BDF"),
@@ -26,3 +27,7 @@ def register_solvers(register):
                          ("midpoint", "explicit midpoint, fixed step")):
         register(method, partial(TorchdiffeqSolver, method),
                  description=f"torchdiffeq {what}; explicit, non-stiff only, shared steps across the batch")
+
+
+def _loop(method, tableau):
+    return LoopSolver(method(tableau))

@@ -20,7 +20,7 @@ from ..errors import SolverError
 from .base import Problem, Solution
 from .dense import StepRecords, interpolate
 from .jacobian import autodiff_jacobian
-from .rosenbrock import RosenbrockSolver
+from .loop import LoopSolver
 
 _GAUSS_NODES = (0.5 - math.sqrt(15) / 10, 0.5, 0.5 + math.sqrt(15) / 10)
 _GAUSS_WEIGHTS = (5 / 18, 8 / 18, 5 / 18)
@@ -74,7 +74,7 @@ def solve_with_adjoint(solver, problem: Problem, params: list[torch.Tensor]) -> 
     Options (besides the method's own): ``adjoint_rtol``/``adjoint_atol``, the adjoint solve's
     tolerances (default: the forward ones).
     """
-    if not isinstance(solver, RosenbrockSolver):
+    if not isinstance(solver, LoopSolver):
         raise SolverError(f"adjoint=True needs one of kinetix's stiff methods, not {solver.name}")
     options = dict(problem.options)
     dtype, device = problem.y0.dtype, problem.y0.device

@@ -8,8 +8,8 @@ import torch
 class StepRecords:
     """Steps of a batched solve, recorded one iteration at a time for the whole batch.
 
-    Each iteration records ``accepted`` ``(B,)`` (members that did not accept a step are marked
-    so), ``t_old``, ``t_new`` ``(B,)``, ``y_old``, ``y_new`` ``(B, n)`` and the interpolation
+    Each iteration records ``accepted`` ``(B,)`` or ``(B, 1)`` (members that did not accept a step
+    are marked so), ``t_old``, ``t_new`` (same shape), ``y_old``, ``y_new`` ``(B, n)`` and the interpolation
     coefficients ``q`` ``(B, r, n)``. :meth:`evaluate` interpolates at per-member times.
     """
 
@@ -30,6 +30,7 @@ class StepRecords:
     def _tensors(self) -> tuple[torch.Tensor, ...]:
         if self._pending:
             fresh = [torch.stack(parts, dim=1) for parts in zip(*self._pending)]
+            fresh[:3] = [part.reshape(part.shape[:2]) for part in fresh[:3]]  # (B, W) from columns
             self._pending.clear()
             if self._stacked is not None:
                 fresh = [torch.cat([old, new], dim=1) for old, new in zip(self._stacked, fresh)]
