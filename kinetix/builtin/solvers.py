@@ -4,10 +4,11 @@ from functools import partial
 
 from ..hookspecs import hookimpl
 from ..solvers.explicit import TorchdiffeqSolver
+from ..solvers.esdirk import ESDIRK
 from ..solvers.loop import LoopSolver
 from ..solvers.rosenbrock import Rosenbrock
 from ..solvers.scipy_solver import ScipySolver
-from ..solvers.tableaus import TABLEAUS
+from ..solvers.tableaus import ESDIRK_TABLEAUS, TABLEAUS
 
 
 @hookimpl
@@ -17,6 +18,10 @@ def register_solvers(register):
         register(name, partial(_loop, Rosenbrock, tableau),
                  description=f"Rosenbrock {tableau.order}({tableau.embedded_order}), {tableau.stages} stages, "
                              f"{stability}; batched, differentiable")
+    for name, tableau in ESDIRK_TABLEAUS.items():
+        register(name, partial(_loop, ESDIRK, tableau),
+                 description=f"ESDIRK {tableau.order}({tableau.embedded_order}), {tableau.stages} stages, L-stable, "
+                             "stiffly accurate, simplified Newton; batched, differentiable")
     for method, what in (("Radau", "implicit Runge-Kutta, order 5"), ("BDF", "variable-order BDF"),
                          ("LSODA", "automatic stiff/non-stiff switching")):
         register(f"scipy-{method.lower()}", partial(ScipySolver, method),

@@ -51,7 +51,8 @@ class StepRecords:
         rows = torch.arange(batch, device=index.device).unsqueeze(1)
         start, end = t_old[rows, index], t_new[rows, index]
         covered = accepted[rows, index] & (times >= start) & (times <= end)
-        theta = ((times - start) / (end - start)).unsqueeze(-1)
+        length = end - start  # zero for the records of members that had stopped: keep theta (and gradients) finite
+        theta = ((times - start) / torch.where(length > 0, length, torch.ones_like(length))).unsqueeze(-1)
         return interpolate(theta, y_old[rows, index], y_new[rows, index], q[rows, index]), covered
 
 

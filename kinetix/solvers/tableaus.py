@@ -208,3 +208,94 @@ RODAS3P = RosenbrockTableau(
 stiffly accurate (so is the embedded method). Per the paper also order 3(2) for index-1 DAEs."""
 
 TABLEAUS = {tableau.name: tableau for tableau in (RODAS5P, RODAS4, RODAS3P)}
+
+
+@dataclass(frozen=True)
+class ESDIRKTableau:
+    """A singly diagonally implicit Runge-Kutta method with an explicit first stage (ESDIRK).
+
+    ``a`` is ``s x s`` lower triangular with diagonal ``(0, gamma, ..., gamma)``; stage ``i`` solves
+    ``Y_i = y + h sum_{j<i} a[i][j] f(Y_j) + h gamma f(Y_i)`` at ``t + c_i h``, ``c_i = sum_j a[i][j]``.
+    ``y_new = y + h sum_i b[i] f(Y_i)``, error estimate ``h sum_i e[i] f(Y_i)`` (``e = b - b_hat``).
+    ``predictor`` (strictly lower triangular) gives the Newton iteration's starting point
+    ``y + h sum_{j<i} predictor[i][j] f(Y_j)``.
+    """
+
+    name: str
+    order: int
+    embedded_order: int
+    gamma: float
+    a: tuple[tuple[float, ...], ...]
+    b: tuple[float, ...]
+    e: tuple[float, ...]
+    predictor: tuple[tuple[float, ...], ...]
+    stiffly_accurate: bool
+    reference: str
+
+    def __post_init__(self):
+        s = self.stages
+        if len(self.e) != s or len(self.a) != s or len(self.predictor) != s:
+            raise ValueError(f"{self.name}: a, e and predictor need {s} rows")
+        if any(len(row) != s or any(row[i + 1:]) for i, row in enumerate(self.a)):
+            raise ValueError(f"{self.name}: a must be {s} x {s} and lower triangular")
+        if tuple(row[i] for i, row in enumerate(self.a)) != (0.0,) + (self.gamma,) * (s - 1):
+            raise ValueError(f"{self.name}: the diagonal of a must be (0, gamma, ..., gamma)")
+        if any(len(row) != s or any(row[i:]) for i, row in enumerate(self.predictor)):
+            raise ValueError(f"{self.name}: predictor must be {s} x {s} and strictly lower triangular")
+
+    @property
+    def stages(self) -> int:
+        return len(self.b)
+
+    @property
+    def c(self) -> tuple[float, ...]:
+        return tuple(sum(row) for row in self.a)
+
+
+def _with_diagonal(gamma: float, *rows: tuple[float, ...]) -> tuple[tuple[float, ...], ...]:
+    """The lower triangular matrix whose row ``i + 1`` is ``rows[i]`` followed by ``gamma`` (row 0 is zero)."""
+    s = len(rows) + 1
+    return tuple(tuple(float(x) for x in row) + ((gamma,) if i else ()) + (0.0,) * (s - len(row) - (1 if i else 0))
+                 for i, row in enumerate(((), *rows)))
+
+
+_KVAERNO5_GAMMA = 0.26
+_KVAERNO5_A6 = (0.13855640231268224, 0.0, -0.04245337201752043, 0.02446657898003141, 0.61943039072480676)
+_KVAERNO5_A7 = (0.13659751177640291, 0.0, -0.05496908796538376, -0.04118626728321046, 0.62993304899016403,
+                0.06962479448202728)
+
+KVAERNO5 = ESDIRKTableau(
+    name="kvaerno5",
+    order=5,
+    embedded_order=4,
+    gamma=_KVAERNO5_GAMMA,
+    a=_with_diagonal(
+        _KVAERNO5_GAMMA,
+        (_KVAERNO5_GAMMA,),
+        (0.13, 0.84033320996790809),
+        (0.22371961478320505, 0.47675532319799699, -0.06470895363112615),
+        (0.16648564323248321, 0.10450018841591720, 0.03631482272098715, -0.13090704451073998),
+        _KVAERNO5_A6,
+        _KVAERNO5_A7,
+    ),
+    b=(*_KVAERNO5_A7, _KVAERNO5_GAMMA),
+    e=tuple(b - b_hat for b, b_hat in zip((*_KVAERNO5_A7, _KVAERNO5_GAMMA), (*_KVAERNO5_A6, _KVAERNO5_GAMMA, 0.0))),
+    predictor=_lower(
+        (1.0,),
+        (-1.366025403784441, 2.3660254037844357),
+        (-0.19650552613122207, 0.8113579546496623, 0.38514757148155954),
+        (0.10375304369958693, 0.937994698066431, -0.04174774176601781, 0.0),
+        (-0.17281112873898072, 0.6235784481025847, 0.5492326806363959, 0.0, 0.0),
+        (*_KVAERNO5_A6, _KVAERNO5_GAMMA),
+    ),
+    stiffly_accurate=True,
+    reference=(
+        "A. Kvaerno, Singly diagonally implicit Runge-Kutta methods with an explicit first stage, "
+        "BIT Numer. Math. 44(3), 2004 (the 5(4) pair, 7 stages). Numbers from diffrax "
+        "(diffrax/_solver/kvaerno5.py); predictors from OrdinaryDiffEq.jl's Kvaerno5 via diffrax."
+    ),
+)
+"""Kvaerno5: order 5, embedded order 4, 7 stages (one explicit); L-stable and stiffly accurate. The
+embedded method is the sixth stage, A-stable with ``R(-inf) = -0.748`` (not L-stable). diffrax's stiff default."""
+
+ESDIRK_TABLEAUS = {KVAERNO5.name: KVAERNO5}
