@@ -26,15 +26,11 @@ def integrate_mechanism(mechanism: Mechanism, y0=None, t=None, **solver_options)
     y0 = mechanism.initial_state() if y0 is None else _in_dtype(y0, dtype)
     t = mechanism.default_times() if t is None else torch.as_tensor(t, dtype=dtype)
     t0 = mechanism.time_span[0]
-    prepend = t.dim() == 1 and len(t) > 0 and float(t[0]) > t0
-    times = torch.cat([t.new_tensor([t0]), t]) if prepend else t
     options = dict(solver_options.pop("options", None) or {})
     options.setdefault("autonomous", mechanism.autonomous)
     solver_options.setdefault("jac", mechanism.jacobian)
-    solution = solve(mechanism, y0, times, options=options, **solver_options)  # the module: its parameters
-    if prepend:
-        solution.ys = solution.ys[1:]
-    return solution
+    start = t0 if t.dim() == 1 and len(t) > 0 and float(t[0]) > t0 else None
+    return solve(mechanism, y0, t, t0=start, options=options, **solver_options)  # the module: its parameters
 
 
 def simulate(mechanism: Mechanism | str, y0=None, t=None, **solver_options) -> torch.Tensor:

@@ -93,14 +93,12 @@ class Surrogate:
         t = torch.as_tensor(self.info["t"] if t is None else t, dtype=dtype)
         t0 = float(self.info.get("t0", float(t[0])))
         options = {**self.solver_options, **solver_options}
-        prepend = t.dim() == 1 and len(t) > 0 and float(t[0]) > t0
-        times = torch.cat([t.new_tensor([t0]), t]) if prepend else t
+        start = t0 if t.dim() == 1 and len(t) > 0 and float(t[0]) > t0 else None
         if hasattr(self.field, "encode"):  # a reduced surrogate: y0 plus the decoded change of its latent state
-            latent = solve(self.field, self.field.encode(y0), times, **options).ys
-            ys = y0 + (self.field.decode(latent) - self.field.decode(latent[:1]))
-        else:
-            ys = solve(self.field, y0, times, **options).ys
-        return ys[1:] if prepend else ys
+            z0 = self.field.encode(y0)
+            latent = solve(self.field, z0, t, t0=start, **options).ys
+            return y0 + (self.field.decode(latent) - self.field.decode(z0))
+        return solve(self.field, y0, t, t0=start, **options).ys
 
     def save(self, path: str | Path, *, force: bool = False, extra_files: dict[str, Path] | None = None) -> Path:
         """Write the surrogate folder atomically; ``extra_files`` (name → file) are copied in too."""

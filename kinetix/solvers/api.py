@@ -102,6 +102,23 @@ def _probe(func, jac, y0: torch.Tensor, t0: torch.Tensor, with_grad: bool) -> to
     return value
 
 
+def _with_start(t: torch.Tensor, t0) -> tuple[torch.Tensor, bool]:
+    """``t`` with ``t0`` in front when it differs from ``t[0]``, and whether it was put there."""
+    if t0 is None:
+        return t, False
+    try:
+        t0 = float(t0) if not isinstance(t0, bool) else math.nan
+    except (TypeError, ValueError, RuntimeError):
+        t0 = math.nan
+    if not math.isfinite(t0):
+        raise SolverError("t0 must be a finite number")
+    if t0 == float(t[0]):
+        return t, False
+    if len(t) > 1 and (t0 < float(t[0])) != bool(t[1] > t[0]):
+        raise SolverError(f"t0 = {t0:g} must come before t[0] = {float(t[0]):g} in the direction of integration")
+    return torch.cat([t.new_tensor([t0]), t]), True
+
+
 def _first_failure(solution: Solution, batch_shape: torch.Size) -> tuple[int, tuple[int, ...]]:
     failed = (solution.status != Status.SUCCESS).nonzero()
     flat = int(failed[0, 0])
@@ -114,6 +131,7 @@ def solve(
     y0,
     t,
     *,
+    t0: float | None = None,
     method: str | None = None,
     rtol=1e-6,
     atol=1e-10,
@@ -132,6 +150,8 @@ def solve(
             ``nn.Module``. An attribute ``autonomous = True`` on it promises that it ignores ``t``.
         y0: initial state ``(n,)`` or a batch ``(..., n)`` of independent problems.
         t: output times ``(T,)``, strictly monotonic; integration starts at ``t[0]``.
+        t0: start the integration here instead, ``y0`` being the state at ``t0``; it must come
+            before ``t[0]`` in the direction of integration (or equal it). ``ys`` still holds ``t`` only.
         method: a registered solver name (``kinetix solvers``); default :data:`DEFAULT_METHOD`.
         rtol, atol: relative and absolute tolerances, scalars or ``(n,)``.
         jac: analytic Jacobian ``jac(t, y)`` → ``(B, n, n)``; by default ``func.jacobian`` if ``func``
@@ -161,6 +181,9 @@ def solve(
     scalar = y0.dim() == 0  # torchdiffeq accepts a 0-d state: one component, output (T,)
     y0 = y0.reshape(1) if scalar else y0
     t, decreasing = _validated_times(t, y0.dtype, y0.device)
+    t, prepended = _with_start(t, t0)
+    if prepended:
+        decreasing = bool(t[1] < t[0])
     n = y0.shape[-1]
     rtol = _tolerance(rtol, "rtol", n, y0.dtype, y0.device)
     atol = _tolerance(atol, "atol", n, y0.dtype, y0.device)
@@ -200,7 +223,8 @@ def solve(
         solution = solver.solve(problem)
     if decreasing:
         solution = replace(solution, t_reached=-solution.t_reached)
-    solution = replace(solution, ys=solution.ys.reshape(len(t), *(() if scalar else (*batch_shape, n))))
+    ys = solution.ys[1:] if prepended else solution.ys
+    solution = replace(solution, ys=ys.reshape(len(ys), *(() if scalar else (*batch_shape, n))))
     if raise_on_failure and not solution.success:
         flat, index = _first_failure(solution, batch_shape)
         reason = Status(int(solution.status[flat])).describe()
@@ -226,9 +250,9 @@ def _reversed(problem: Problem) -> Problem:
     return replace(problem, func=reversed_func, jac=reversed_jac, t=-problem.t)
 
 
-def odeint(func, y0, t, *, method: str | None = None, rtol=1e-6, atol=1e-10, jac=None, adjoint: bool = False,
-           adjoint_params=None, max_steps: int = 100_000, first_step: float | None = None,
+def odeint(func, y0, t, *, t0: float | None = None, method: str | None = None, rtol=1e-6, atol=1e-10, jac=None,
+           adjoint: bool = False, adjoint_params=None, max_steps: int = 100_000, first_step: float | None = None,
            options: dict | None = None) -> torch.Tensor:
     """Like ``torchdiffeq.odeint``: the solution ``(len(t), *y0.shape)``; see :func:`solve`."""
-    return solve(func, y0, t, method=method, rtol=rtol, atol=atol, jac=jac, adjoint=adjoint,
+    return solve(func, y0, t, t0=t0, method=method, rtol=rtol, atol=atol, jac=jac, adjoint=adjoint,
                  adjoint_params=adjoint_params, max_steps=max_steps, first_step=first_step, options=options).ys

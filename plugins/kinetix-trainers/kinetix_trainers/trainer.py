@@ -69,7 +69,6 @@ class _Run:
             raise ConfigError("no training trajectories left after the validation split")
 
         train_y = dataset.y[self.train_index]
-        self.times, self.offset = self._solve_times()
         full_t, full_y = scaling.with_initial_states(dataset.t, train_y, dataset.y0[self.train_index], dataset.t0)
         net = config.network
         self.y_scale = scaling.species_scale(train_y, net.species_scale)
@@ -106,13 +105,6 @@ class _Run:
             self.elapsed += time.perf_counter() - began
 
     # -- setup helpers ---------------------------------------------------------------------------
-    def _solve_times(self) -> tuple[torch.Tensor, int]:
-        """Times to integrate over (``t0`` first) and how many of them precede the data."""
-        t, t0 = self.dataset.t, self.dataset.t0
-        if t0 < float(t[0]):
-            return torch.cat([t.new_tensor([t0]), t]), 1
-        return t, 0
-
     def horizon(self, epoch: int) -> int:
         """Number of data times in the loss at ``epoch`` (all of them without a curriculum)."""
         total = len(self.dataset.t)
@@ -160,11 +152,11 @@ class _Run:
         """Loss of trajectories ``index`` over the first ``horizon`` data times, and the solution."""
         solver = self.config.solver
         rtol, atol = (solver.rtol, solver.atol) if tolerance == "train" else (solver.eval_rtol, solver.eval_atol)
-        solution = kinetix.solve(self.field, self.dataset.y0[index], self.times[: self.offset + horizon],
-                                 method=solver.method, rtol=rtol, atol=atol * self.y_scale,
+        solution = kinetix.solve(self.field, self.dataset.y0[index], self.dataset.t[:horizon],
+                                 t0=min(self.dataset.t0, float(self.dataset.t[0])), method=solver.method, rtol=rtol, atol=atol * self.y_scale,
                                  max_steps=solver.max_steps, adjoint=solver.adjoint, raise_on_failure=False,
                                  options={"compile": True} if solver.compile else None)
-        pred = solution.ys[self.offset:].transpose(0, 1)  # (B, horizon, n)
+        pred = solution.ys.transpose(0, 1)  # (B, horizon, n)
         target = self.dataset.y[index, :horizon]
         return self.loss_fn(pred, target, self.loss_scale), solution
 
@@ -309,7 +301,7 @@ class _Run:
         tolerance; scaled MAE per species and overall, and the largest scaled error."""
         with torch.no_grad():
             _, solution = self.loss(index, len(self.dataset.t), tolerance="eval")
-        pred = solution.ys[self.offset:].transpose(0, 1)
+        pred = solution.ys.transpose(0, 1)
         error = (pred - self.dataset.y[index]).abs() / self.y_scale
         return {
             "scaled_mae": float(error.mean()),
