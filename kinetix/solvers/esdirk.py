@@ -18,8 +18,11 @@ class ESDIRK(Method):
     Each member iterates until ``rate / (1 - rate) * |dZ| <= kappa`` (after two iterations;
     ``rate`` is the contraction of successive updates, norms relative to ``atol + rtol |y|``),
     fails where the iteration diverges (``rate >= 2``), is not finite, or exceeds ``max_iterations``;
-    a failed member's step is reported not ``ok`` and rejected by the loop.
+    a failed member's step is reported not ``ok`` and rejected by the loop. The iteration stops
+    as soon as no member is pending (a host synchronisation), so the step is not ``compilable``.
     """
+
+    compilable = False
 
     def __init__(self, tableau: ESDIRKTableau, max_iterations: int = 10, kappa: float = 1e-2):
         self.tableau = tableau

@@ -96,6 +96,9 @@ class _Integration:
         self.atol_rms, self.rtol_rms = problem.atol * root_n, problem.rtol * root_n
         self.step = method.step
         if options.get("compile"):
+            if not method.compilable:
+                raise SolverError(f"{method.name} cannot run compiled (its iteration stops member by member); "
+                                  "use a Rosenbrock method (rodas5p) or leave compile off")
             step = _compiled(type(method).step)
             self.step = lambda *arguments: step(method, *arguments)
 

@@ -51,6 +51,7 @@ class Method(ABC):
         order: the order of ``y_new``.
         error_order: the order of the embedded solution (the step-size controller uses ``error_order + 1``).
         jacobians_per_step, factorizations_per_step: work of one attempted step.
+        compilable: :meth:`step` traces into one graph for ``torch.compile`` (no host synchronisation).
     """
 
     name: str
@@ -58,6 +59,7 @@ class Method(ABC):
     error_order: int
     jacobians_per_step: int = 1
     factorizations_per_step: int = 1
+    compilable: bool = True
 
     @abstractmethod
     def step(self, system: System, t: torch.Tensor, y: torch.Tensor, h: torch.Tensor, f0: torch.Tensor) -> Step:

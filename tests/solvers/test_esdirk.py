@@ -121,3 +121,9 @@ def test_the_loop_rejects_steps_the_method_could_not_complete():
     assert int(solution.stats.rejected[0]) >= 1
     torch.testing.assert_close(solution.ys[-1], torch.full((2, 1), math.exp(-0.1), dtype=torch.float64),
                                rtol=1e-3, atol=0)
+
+
+def test_compiling_kvaerno5_is_refused_with_a_clear_error():
+    with pytest.raises(kinetix.KinetixError, match="kvaerno5 cannot run compiled"):
+        kinetix.odeint(lambda t, y: -y, torch.ones(1, dtype=torch.float64), torch.tensor([0.0, 1.0], dtype=torch.float64),
+                       method="kvaerno5", options={"compile": True})
