@@ -1,6 +1,6 @@
 """Built-in solvers."""
 
-from functools import partial
+from functools import cache, partial
 
 from ..hookspecs import hookimpl
 from ..solvers.explicit import TorchdiffeqSolver
@@ -35,4 +35,10 @@ def register_solvers(register):
 
 
 def _loop(method, tableau):
-    return LoopSolver(method(tableau))
+    return LoopSolver(_method(method, tableau))
+
+
+@cache
+def _method(method, tableau):
+    """One method object per tableau, so that compiled programs and coefficient tensors are reused."""
+    return method(tableau)

@@ -50,9 +50,11 @@ class LoopSolver(Solver):
     (0.2), ``max_factor`` (6), ``beta1`` (0.7), ``beta2`` (0.4); ``flush_every`` (64): steps between
     dense-output evaluations; ``check_every``: steps between checks for the end of the solve
     (1 on CPU, 16 on CUDA, where each check synchronises with the host); ``threads``: CPU threads
-    (default: 1 for small batches, else torch's setting); ``compile``: run each step through
-    ``torch.compile`` (fused kernels, after a one-off compilation of tens of seconds per problem
-    shape). Denormal numbers are flushed to zero during the solve.
+    (default: 1 for small batches, else torch's setting); ``compile``: ``True`` runs each step
+    through ``torch.compile`` (fused kernels, after a one-off compilation of tens of seconds per
+    problem shape); ``"solve"`` runs the whole solve as one compiled program
+    (:mod:`kinetix.solvers.compiled`) when no gradient is recorded, and each step compiled
+    otherwise. Denormal numbers are flushed to zero during the solve.
     """
 
     stiff = True
@@ -95,12 +97,16 @@ class _Integration:
         root_n = y0.shape[-1] ** 0.5  # the norm below is an RMS
         self.atol_rms, self.rtol_rms = problem.atol * root_n, problem.rtol * root_n
         self.step = method.step
+        self.whole_solve_compiled = (options.get("compile") == "solve" and on_step is None
+                                     and not torch.is_grad_enabled())
         if options.get("compile"):
             if not method.compilable:
                 raise SolverError(f"{method.name} cannot run compiled (its iteration stops member by member); "
                                   "use a Rosenbrock method (rodas5p) or leave compile off")
             step = _compiled(type(method).step)
             self.step = lambda *arguments: step(method, *arguments)
+        if options.get("compile") not in (None, False, True, "solve"):
+            raise SolverError(f"compile must be true, false or \"solve\", got {options['compile']!r}")
 
     def _system(self, problem: Problem) -> System:
         func, jac, time_derivative = problem.func, problem.jac, problem.time_derivative
@@ -179,6 +185,12 @@ class _Integration:
         else:
             with torch.no_grad():
                 h = self.initial_step(t.view(-1), y.detach(), f0.detach(), t_end.view(-1)).view(batch, 1)
+        if self.whole_solve_compiled:
+            from .compiled import solve_compiled
+
+            solution = solve_compiled(self, y, h, t_out)
+            if solution is not None:
+                return solution
         active = torch.ones(batch, 1, dtype=torch.bool, device=device)
         h = torch.minimum(h, t_end - t)
         state = _ControlState(t, h, h >= t_end - t, active, torch.ones_like(t), ~active, zeros, zeros, zeros, zeros)

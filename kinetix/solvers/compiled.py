@@ -1,0 +1,152 @@
+"""A whole solve as one compiled program: every step, accept/reject, per-member control and dense
+output at the requested times inside one ``torch.compile``d ``while_loop``, with no return to
+Python between steps.
+
+Used by the loop for ``options={"compile": "solve"}`` when no gradient is recorded (``while_loop``
+has no backward pass here) and no step callback is asked for. Batch sizes are padded to the next
+power of two with copies of the first member, and output-time counts to the next power of two with
+copies of the last time, so that other shapes reuse the same program (members are independent).
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import torch
+from torch._higher_order_ops import while_loop
+
+from .base import Solution, SolverStats, Status
+from .dense import interpolate
+
+
+def bucket(size: int) -> int:
+    """The next power of two at or above ``size``."""
+    return 1 << max(size - 1, 0).bit_length()
+
+
+def solve_compiled(integration, y0: torch.Tensor, h0: torch.Tensor, t_out: torch.Tensor) -> Solution | None:
+    """``integration`` (a ``loop._Integration``) solved from ``y0`` ``(B, n)`` with first steps
+    ``h0`` ``(B, 1)`` at loop times ``t_out`` ``(T,)`` (from 0); ``None`` (with a warning, once per
+    problem) where torch cannot compile it, and the loop then solves step by step."""
+    batch, times = y0.shape[0], t_out.shape[0]
+    padded_batch, padded_times = bucket(batch), bucket(times)
+    if padded_batch > batch:
+        y0 = torch.cat([y0, y0[:1].expand(padded_batch - batch, -1)])
+        h0 = torch.cat([h0, h0[:1].expand(padded_batch - batch, -1)])
+    if padded_times > times:
+        t_out = torch.cat([t_out, t_out[-1:].expand(padded_times - times)])
+    method, system = integration.method, integration.system
+    t0 = torch.zeros_like(h0)
+    evaluations = method.step(system, t0, y0, h0, system.rhs(t0, y0)).rhs_evals  # also builds the method's caches
+    key, program = _program(integration)
+    if program is None:
+        return None
+    try:
+        state, values = program(y0, h0, t_out)
+    except torch._dynamo.exc.TorchDynamoException as error:
+        _PROGRAMS[key] = None
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        warnings.warn(f"compile='solve' is not available for this problem ({reason}); solving step by step",
+                      RuntimeWarning, stacklevel=4)
+        return None
+    t, attempts, accepted, status = (part[:batch].view(-1) for part in state)
+    first = 1 if integration.problem.first_step is not None else 2
+    stats = SolverStats(accepted, attempts - accepted, first + attempts * (1 + evaluations),
+                        attempts * integration.method.jacobians_per_step,
+                        attempts * integration.method.factorizations_per_step)
+    return Solution(values[:batch, :times].transpose(0, 1), stats, status, t + integration.origin)
+
+
+_PROGRAMS: dict = {}
+
+
+def _program(integration):
+    """``(key, compiled program)`` for ``integration``'s method, function and settings, built once
+    per process (the program is ``None`` where compiling failed before)."""
+    problem = integration.problem
+    key = (integration.method, problem.func, problem.jac, problem.time_derivative, problem.autonomous,
+           problem.max_steps, integration.controller, float(integration.origin), tuple(problem.rtol.tolist()),
+           tuple(problem.atol.tolist()), problem.y0.dtype, problem.y0.device)
+    if key not in _PROGRAMS:
+        _PROGRAMS[key] = torch.compile(build_program(integration), fullgraph=True, dynamic=False)
+    return key, _PROGRAMS[key]
+
+
+def build_program(integration):
+    """The function that ``torch.compile`` turns into one program: ``(y0, h0, t_out) ->
+    ((t, attempts, accepted, status), values (B, T, n))``."""
+    from .loop import _control, _ControlState  # the loop's own control, step for step
+
+    method, system, problem = integration.method, integration.system, integration.problem
+    error_norm = integration.error_norm
+    max_steps, order, controller = problem.max_steps, method.error_order + 1, integration.controller
+
+    def step_once(carried, t_out, t_end, codes):
+        """One iteration of the loop: attempt, control, dense output; the new ``carried``."""
+        state, (y, f0, values, filled) = _ControlState(*carried[:10]), carried[10:]
+        step = method.step(system, state.t, y, state.h, f0)
+        err = error_norm(step.error, y, step.y_new)
+        new, accept, t_new = _control(state, (controller, order, max_steps, t_end, *codes), err, step.ok)
+        length = t_new - state.t
+        inside = accept & (t_out >= state.t) & (t_out <= t_new) & ~filled
+        theta = (t_out - state.t) / torch.where(length > 0, length, torch.ones_like(length))
+        dense = interpolate(theta.unsqueeze(-1), y.unsqueeze(1), step.y_new.unsqueeze(1), step.dense.unsqueeze(1))
+        values = torch.where(inside.unsqueeze(-1), dense, values)
+        y = torch.where(accept, step.y_new, y)
+        return (*(getattr(new, name) for name in _ControlState.__dataclass_fields__), y, system.rhs(new.t, y),
+                values, filled | inside)
+
+    owner = _Owner(_modules(problem), step_once)
+
+    def program(y0, h0, t_out):
+        batch = y0.shape[0]
+        t = torch.zeros(batch, 1, dtype=y0.dtype, device=y0.device)
+        t_end = t_out[-1:].expand(batch, 1).clone()
+        codes = tuple(torch.tensor(code, device=y0.device)
+                      for code in (Status.MAX_STEPS, Status.STEP_UNDERFLOW, Status.NONFINITE))
+        at_start = (t_out == 0).expand(batch, -1)
+        values = torch.where(at_start.unsqueeze(-1), y0.unsqueeze(1), torch.full_like(y0, torch.nan).unsqueeze(1))
+        h = torch.minimum(h0, t_end - t)
+        zeros = torch.zeros(batch, 1, dtype=torch.long, device=y0.device)
+        active = torch.ones(batch, 1, dtype=torch.bool, device=y0.device)
+        tensors = {name: tensor.clone() for name, tensor in [*owner.named_parameters(), *owner.named_buffers()]}
+        carried = (t, h, h >= t_end - t, active, torch.ones_like(t), ~active, zeros, zeros.clone(), zeros.clone(),
+                   zeros.clone(), y0.clone(), system.rhs(t, y0), values, at_start.clone(), tensors)
+
+        def running(*carried):
+            return carried[3].any()
+
+        def body(*carried):
+            out = torch.func.functional_call(owner, carried[14], (carried[:14], t_out, t_end, codes))
+            out = (*out, {name: tensor.clone() for name, tensor in carried[14].items()})
+            return tuple(part.clone() if any(part is old for old in carried) else part for part in out)  # no aliasing
+
+        final = while_loop(running, body, carried)
+        state = _ControlState(*final[:10])
+        return (state.t, state.attempts, state.accepted, state.status), final[12]
+
+    return program
+
+
+def _modules(problem) -> list[torch.nn.Module]:
+    """The modules behind the problem's functions (a module, or a module's bound method): their
+    parameters and buffers travel through the loop as inputs, because ``while_loop`` refuses
+    captured tensors that alias each other (a buffer and its transpose)."""
+    found = []
+    for function in (problem.func, problem.jac, problem.time_derivative):
+        owner = function if isinstance(function, torch.nn.Module) else getattr(function, "__self__", None)
+        if isinstance(owner, torch.nn.Module) and all(owner is not module for module in found):
+            found.append(owner)
+    return found
+
+
+class _Owner(torch.nn.Module):
+    """Holds the problem's modules, so that ``functional_call`` can hand them the loop's tensors."""
+
+    def __init__(self, modules, function):
+        super().__init__()
+        self.owned = torch.nn.ModuleList(modules)
+        self.function = function
+
+    def forward(self, *arguments):
+        return self.function(*arguments)

@@ -1,0 +1,37 @@
+"""A whole solve as one compiled program gives the eager loop's steps and outputs, to rounding."""
+
+import pytest
+import torch
+
+import kinetix
+from test_loop import robertson, robertson_jacobian
+
+pytestmark = pytest.mark.slow  # one compilation: about a minute
+
+
+def test_compiled_solve_takes_the_eager_steps_for_any_batch_size(robertson):
+    t = torch.cat([torch.zeros(1, dtype=torch.float64), torch.logspace(-5, 5, 30, dtype=torch.float64)])
+    y0 = torch.tensor([[1.0, 0.0, 0.0], [0.6, 1e-3, 0.399], [0.9, 0.0, 0.1]], dtype=torch.float64)
+    with torch.no_grad():
+        for batch in (3, 1, 4):  # 3 and 4 share one padded program; 1 has its own
+            members = y0[torch.arange(batch) % 3]
+            eager = kinetix.integrate_mechanism(robertson, members, t, rtol=1e-6, atol=1e-10)
+            compiled = kinetix.integrate_mechanism(robertson, members, t, rtol=1e-6, atol=1e-10,
+                                                   options={"compile": "solve"})
+            assert compiled.ys.shape == eager.ys.shape
+            torch.testing.assert_close(compiled.ys, eager.ys, rtol=1e-9, atol=1e-20)
+            for field in ("steps", "rejected", "rhs_evals", "jacobian_evals"):
+                assert getattr(compiled.stats, field).tolist() == getattr(eager.stats, field).tolist(), field
+            assert compiled.status.tolist() == [0] * batch
+            torch.testing.assert_close(compiled.t_reached, eager.t_reached, rtol=0, atol=0)
+
+
+def test_with_gradients_recorded_the_steps_are_compiled_instead():
+    y0 = torch.tensor([1.0, 0.0, 0.0], dtype=torch.float64, requires_grad=True)
+    t = torch.tensor([0.0, 1.0, 10.0], dtype=torch.float64)
+    ys = kinetix.odeint(robertson, y0, t, rtol=1e-8, atol=1e-12, jac=robertson_jacobian,
+                        options={"autonomous": True, "compile": "solve"})
+    (grad,) = torch.autograd.grad(ys[-1, 0], y0)
+    eager = kinetix.odeint(robertson, y0, t, rtol=1e-8, atol=1e-12, jac=robertson_jacobian, options={"autonomous": True})
+    (expected,) = torch.autograd.grad(eager[-1, 0], y0)
+    torch.testing.assert_close(grad, expected, rtol=1e-9, atol=0)
