@@ -101,14 +101,16 @@ def single(repeats: int) -> str:
             result = peer(times[1:] if name == "robertson" else times, 1e-6, 1e-10, solver="Kvaerno5", repeats=repeats)
             entries.append(("diffrax Kvaerno5", result["run_s"], result["compile_s"], ""))
         t = torch.as_tensor(times)
-        for method, options in (("rodas5p", {}), ("kvaerno5", {}), ("rodas5p", {"compile": True})):
+        for method, options in (("rodas5p", {}), ("kvaerno5", {}), ("rodas5p", {"compile": True}),
+                                ("rodas5p", {"compile": "solve"})):
             def run():
                 with torch.no_grad():
                     return kinetix.integrate_mechanism(mechanism, t=t, method=method, rtol=1e-6, atol=1e-10,
                                                        options=dict(options))
             compile_s = timed_compile(run)[0] if options else ""
             seconds, solution = median_time(run, repeats)
-            label = f"kinetix {method}" + (", each step compiled" if options else "")
+            label = f"kinetix {method}" + {None: "", True: ", each step compiled",
+                                           "solve": ", whole solve compiled"}[options.get("compile")]
             entries.append((label, seconds, compile_s, correct_digits(solution.ys.numpy(), reference)))
         bdf = entries[0][1]
         for label, seconds, compile_s, digits in entries:
@@ -147,6 +149,50 @@ def testset(repeats: int) -> str:
                          "digits": digits})
     return ("### IVP test set: HIRES and OREGO, rtol 1e-8, atol 1e-12 (digits against Radau at 1e-13)\n\n"
             + table(rows, ["problem", "solver", "time ms", "time / scipy Radau", "digits"]))
+
+
+_SECOND_PROCESS = """
+import time
+began = time.perf_counter()
+import torch, kinetix
+mechanism = kinetix.load_mechanism("robertson")
+with torch.no_grad():
+    kinetix.integrate_mechanism(mechanism, y0={y0}, rtol=1e-6, atol=1e-10, options={{"compile": "solve"}})
+print(time.perf_counter() - began)
+"""
+
+
+def compiled(repeats: int) -> str:
+    """One Robertson trajectory and 1024 of them: the eager loop against the whole solve compiled
+    (``compile="solve"``); compile time and a second process's start apart."""
+    import subprocess
+    import sys
+
+    mechanism = kinetix.load_mechanism("robertson")
+    rng = np.random.default_rng(0)
+    y1 = torch.as_tensor(rng.uniform(0.5, 1.0, 1024))
+    batch = torch.stack([y1, torch.zeros_like(y1), 1 - y1], dim=1)
+    rows = []
+    for label, y0, literal in (("1 trajectory", None, "None"),
+                               ("1024 trajectories", batch, "torch.tensor([[0.75, 0.0, 0.25]] * 1024)")):
+        def run(**options):
+            with torch.no_grad():
+                return kinetix.integrate_mechanism(mechanism, y0, rtol=1e-6, atol=1e-10, options=options)
+
+        eager, reference = median_time(run, repeats)
+        compile_s = timed_compile(lambda: run(compile="solve"))[0]
+        seconds, solution = median_time(lambda: run(compile="solve"), repeats)
+        second = subprocess.run([sys.executable, "-c", _SECOND_PROCESS.format(y0=literal)], capture_output=True,
+                                text=True, check=True).stdout.strip().splitlines()[-1]
+        rows.append({"problem": label, "eager ms": eager * 1e3, "compiled ms": seconds * 1e3,
+                     "eager / compiled": eager / seconds, "compile s (first process)": compile_s,
+                     "second process: start + first solve s": float(second),
+                     "same steps": bool((solution.stats.steps == reference.stats.steps).all()),
+                     "max rel. difference": float(((solution.ys - reference.ys).abs()
+                                                   / reference.ys.abs().clamp(min=1e-300)).max())})
+    return ("### The whole solve compiled (Robertson, rodas5p, rtol 1e-6, default grid)\n\n"
+            + table(rows, ["problem", "eager ms", "compiled ms", "eager / compiled", "compile s (first process)",
+                           "second process: start + first solve s", "same steps", "max rel. difference"]))
 
 
 def threads(repeats: int) -> str:
@@ -198,11 +244,12 @@ def operators() -> str:
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", choices=["single", "testset", "threads", "operators"])
+    parser.add_argument("--only", choices=["single", "testset", "compiled", "threads", "operators"])
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
     print(f"machine: {machine()}; diffrax {'installed' if DIFFRAX else 'not installed'}\n")
     sections = {"single": lambda: single(args.repeats), "testset": lambda: testset(args.repeats),
+                "compiled": lambda: compiled(args.repeats),
                 "threads": lambda: threads(args.repeats), "operators": operators}
     for name, section in sections.items():
         if args.only in (None, name):
