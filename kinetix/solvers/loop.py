@@ -85,6 +85,8 @@ class _Integration:
             raise SolverError(f"unknown option(s) {sorted(unknown)} for {method.name}; known: {sorted(_OPTIONS)}")
         self.method, self.problem, self.on_step = method, problem, on_step
         options = problem.options
+        if options.get("compile") not in (None, False, True, "solve"):
+            raise SolverError(f"compile must be true, false or \"solve\", got {options['compile']!r}")
         self.controller = PIController(**{k: float(options[k]) for k in ("safety", "min_factor", "max_factor",
                                                                              "beta1", "beta2") if k in options})
         y0 = problem.y0
@@ -105,8 +107,6 @@ class _Integration:
                                   "use a Rosenbrock method (rodas5p) or leave compile off")
             step = _compiled(type(method).step)
             self.step = lambda *arguments: step(method, *arguments)
-        if options.get("compile") not in (None, False, True, "solve"):
-            raise SolverError(f"compile must be true, false or \"solve\", got {options['compile']!r}")
 
     def _system(self, problem: Problem) -> System:
         func, jac, time_derivative = problem.func, problem.jac, problem.time_derivative
