@@ -154,8 +154,8 @@ class _Run:
         rtol, atol = (solver.rtol, solver.atol) if tolerance == "train" else (solver.eval_rtol, solver.eval_atol)
         solution = kinetix.solve(self.field, self.dataset.y0[index], self.dataset.t[:horizon],
                                  t0=min(self.dataset.t0, float(self.dataset.t[0])), method=solver.method, rtol=rtol,
-                                 atol=atol * self.y_scale, max_steps=solver.max_steps, adjoint=solver.adjoint, raise_on_failure=False,
-                                 options={"compile": True} if solver.compile else None)
+                                 atol=atol * self.y_scale, max_steps=solver.max_steps, adjoint=solver.adjoint,
+                                 raise_on_failure=False, options={"compile": True} if solver.compile else None)
         pred = solution.ys.transpose(0, 1)  # (B, horizon, n)
         target = self.dataset.y[index, :horizon]
         return self.loss_fn(pred, target, self.loss_scale), solution
