@@ -10,14 +10,14 @@ Compile times are reported apart from run times; every time is a median after on
 from __future__ import annotations
 
 import argparse
-import collections
+import sys
 import time
 
 import numpy as np
 import torch
 from scipy.integrate import solve_ivp
 
-from common import machine, median_time, references as ref, table
+from common import REPO, machine, median_time, references as ref, table
 
 import kinetix
 
@@ -166,7 +166,6 @@ def compiled(repeats: int) -> str:
     """One Robertson trajectory and 1024 of them: the eager loop against the whole solve compiled
     (``compile="solve"``); compile time and a second process's start apart."""
     import subprocess
-    import sys
 
     mechanism = kinetix.load_mechanism("robertson")
     rng = np.random.default_rng(0)
@@ -217,22 +216,14 @@ def threads(repeats: int) -> str:
 
 def operators() -> str:
     """Torch operator calls per attempted step, counted at dispatch (views included)."""
-    from torch.utils._python_dispatch import TorchDispatchMode
-
-    class Count(TorchDispatchMode):
-        def __init__(self):
-            super().__init__()
-            self.calls = collections.Counter()
-
-        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-            self.calls[str(func)] += 1
-            return func(*args, **(kwargs or {}))
+    sys.path.insert(0, str(REPO / "tests" / "solvers"))
+    from test_operator_count import OperatorCount
 
     rows = []
     for name in ("robertson", "pollu"):
         mechanism = kinetix.load_mechanism(name)
         for method in ("rodas5p", "kvaerno5"):
-            counter = Count()
+            counter = OperatorCount()
             with counter, torch.no_grad():
                 solution = kinetix.integrate_mechanism(mechanism, method=method, rtol=1e-6, atol=1e-10)
             attempts = int(solution.stats.steps[0] + solution.stats.rejected[0])

@@ -8,7 +8,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 import kinetix
 
 
-class _OperatorCount(TorchDispatchMode):
+class OperatorCount(TorchDispatchMode):
     """Counts every aten operator that reaches a kernel (views included)."""
 
     def __init__(self):
@@ -23,7 +23,7 @@ class _OperatorCount(TorchDispatchMode):
 def operators_per_attempt(robertson, grad: bool, ignore=()) -> float:
     y0 = robertson.initial_state()
     t = torch.tensor([0.0, 1e5], dtype=torch.float64)
-    counter = _OperatorCount()
+    counter = OperatorCount()
     with counter, torch.set_grad_enabled(grad):
         solution = kinetix.solve(robertson, y0, t, rtol=1e-6, atol=1e-10)
     attempts = int(solution.stats.steps[0] + solution.stats.rejected[0])
