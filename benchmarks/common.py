@@ -16,10 +16,13 @@ sys.path.insert(0, str(REPO))
 import references  # noqa: E402,F401
 
 
-def median_time(function, repeats: int = 5, clock=time.perf_counter) -> tuple[float, object]:
+def median_time(function, repeats: int = 5, clock=None) -> tuple[float, object]:
     """Median time in seconds of ``function()`` over ``repeats`` calls after one warm-up, and its result;
     ``clock``: wall time, or ``time.process_time`` for the CPU time of the process (all its threads),
-    which other jobs on a shared machine do not inflate."""
+    which other jobs on a shared machine do not inflate. Default: wall time, or the process's CPU
+    time with ``KINETIX_BENCH_CLOCK=process``."""
+    if clock is None:
+        clock = time.process_time if os.environ.get("KINETIX_BENCH_CLOCK") == "process" else time.perf_counter
     result = function()
     times = []
     for _ in range(repeats):
