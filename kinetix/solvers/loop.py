@@ -110,7 +110,7 @@ class _Integration:
 
     def _system(self, problem: Problem) -> System:
         func, jac, time_derivative = problem.func, problem.jac, problem.time_derivative
-        shifted = bool(self.origin != 0)
+        shifted = bool(self.origin != 0) or self.origin.requires_grad  # keep d/dt[0] for backpropagation
         origin = self.origin
 
         def absolute(t):  # (B, 1) loop times -> absolute times
