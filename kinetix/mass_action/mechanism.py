@@ -19,8 +19,8 @@ class MassActionMechanism(Mechanism):
     orders use ``max(y, 0) ** order`` and an autodiff Jacobian.
 
     Conserved linear combinations of the species (:class:`Invariants`) are kept to the rounding of
-    the species' own rates: each invariant's dependent species gets its rate (and Jacobian row)
-    from the others', not from its own sum of gross rates.
+    the species' own rates: each invariant's dependent species gets its rate from the others', not
+    from its own sum of gross rates (the analytic Jacobian is exactly that of this right-hand side).
 
     Buffers: ``rate_constants`` ``(R,)`` (set ``requires_grad_`` for gradients with respect to
     them), ``stoichiometry`` ``(n, R)``.
@@ -58,9 +58,10 @@ class MassActionMechanism(Mechanism):
 
         self.register_buffer("rate_constants", torch.tensor([r.rate_constant for r in spec.reactions], dtype=dtype))
         self.register_buffer("stoichiometry", stoichiometry)
+        self.register_buffer("_stoichiometry_t", stoichiometry.T.contiguous(), persistent=False)
         self.invariants = Invariants.of(stoichiometry)
-        self.register_buffer("_completion", self.invariants.completion(dtype) if len(self.invariants) else None,
-                             persistent=False)
+        completion = self.invariants.completion(dtype).T.contiguous() if len(self.invariants) else None
+        self.register_buffer("_completion_t", completion, persistent=False)
         self.register_buffer("_slot_index", slot_index, persistent=False)
         self.register_buffer("_slot_species", slot_species[..., :n].contiguous(), persistent=False)
         self.has_fractional_orders = bool((fractional != 0).any())
@@ -88,8 +89,8 @@ class MassActionMechanism(Mechanism):
         return rates
 
     def rhs(self, t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        net = self.rates_of_progress(y) @ self.stoichiometry.T
-        return net if self._completion is None else net @ self._completion.T
+        net = self.rates_of_progress(y) @ self._stoichiometry_t
+        return net if self._completion_t is None else net @ self._completion_t
 
     def jacobian(self, t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         if self.has_fractional_orders:
@@ -100,8 +101,7 @@ class MassActionMechanism(Mechanism):
         after = torch.cumprod(torch.cat([ones, factors.flip(-1)[..., :-1]], dim=-1), dim=-1).flip(-1)
         others = before * after * self.rate_constants.unsqueeze(-1)  # d r_j / d (slot m)
         rate_jacobian = torch.einsum("...jm,jmi->...ji", others, self._slot_species)
-        jacobian = self.stoichiometry @ rate_jacobian
-        return jacobian if self._completion is None else self._completion @ jacobian
+        return self.stoichiometry @ rate_jacobian
 
     def initial_state(self) -> torch.Tensor:
         return self._initial.clone()
