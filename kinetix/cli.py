@@ -106,18 +106,27 @@ def _mechanism_options(items: tuple[str, ...]) -> dict:
 @click.option("--method", help="Solver name (see kinetix solvers).")
 @click.option("--rtol", default=None, type=float, help="Relative tolerance [default: 1e-8].")
 @click.option("--atol", default=None, type=float, help="Absolute tolerance [default: 1e-12].")
+@click.option("--chunk-size", default=256, show_default=True, type=click.IntRange(min=1),
+              help="Trajectories integrated and written together; a rerun after an interruption continues.")
+@click.option("--workers", type=click.IntRange(min=1), help="Integrate chunks on a local Dask cluster of N processes.")
+@click.option("--scheduler", metavar="ADDRESS", help="Integrate chunks on this Dask cluster (e.g. tcp://host:8786).")
 @click.option("--force", is_flag=True, help="Replace OUT if it exists.")
 @click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
 def generate(mechanism, out, conditions_path, option_items, trajectories, seed, perturb, balance, method, rtol, atol,
-             force, no_progress):
-    """Integrate MECHANISM (name or YAML file) and write a trajectory dataset to OUT."""
+             chunk_size, workers, scheduler, force, no_progress):
+    """Integrate MECHANISM (name or YAML file) and write a trajectory dataset to OUT.
+
+    Chunks are written to OUT.partial/ as they finish; OUT appears when all are done. Rerun the
+    same command after an interruption to continue."""
     from .data.conditions import read_conditions
     from .data.generate import DEFAULT_ATOL, DEFAULT_RTOL, generate_dataset, generate_from_conditions
+    from .data.runners import make_runner
     from .data.sampling import parse_perturbation
     from .loading import load_mechanism
 
     options = _mechanism_options(option_items)
-    tolerances = {"rtol": DEFAULT_RTOL if rtol is None else rtol, "atol": DEFAULT_ATOL if atol is None else atol}
+    settings = {"rtol": DEFAULT_RTOL if rtol is None else rtol, "atol": DEFAULT_ATOL if atol is None else atol,
+                "method": method, "chunk": chunk_size, "force": force, "progress": not no_progress}
     if conditions_path is not None:
         clashing = [flag for flag, given in (("--trajectories", trajectories != 1), ("--seed", seed is not None),
                                              ("--perturb", bool(perturb)), ("--balance", balance is not None)) if given]
@@ -126,14 +135,14 @@ def generate(mechanism, out, conditions_path, option_items, trajectories, seed, 
                               "seed is the file's 'seed')")
         conditions = read_conditions(conditions_path)
         mech = load_mechanism(mechanism, **{**conditions.options, **options})
-        path = generate_from_conditions(mech, conditions, out, method=method, force=force, progress=not no_progress,
-                                        **tolerances)
+        with make_runner(workers, scheduler) as runner:
+            path = generate_from_conditions(mech, conditions, out, runner=runner, **settings)
     else:
         perturbation = parse_perturbation(perturb, balance) if (perturb or balance) else None
         mech = load_mechanism(mechanism, **options)
-        path = generate_dataset(mech, out, trajectories=trajectories, seed=0 if seed is None else seed,
-                                perturbation=perturbation, method=method, force=force, progress=not no_progress,
-                                **tolerances)
+        with make_runner(workers, scheduler) as runner:
+            path = generate_dataset(mech, out, trajectories=trajectories, seed=0 if seed is None else seed,
+                                    perturbation=perturbation, runner=runner, **settings)
     echo(f"wrote {path} ({path.stat().st_size / 1024:.1f} KiB)")
 
 

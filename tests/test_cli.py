@@ -55,26 +55,6 @@ def test_existing_output_is_refused_and_untouched(tmp_path, capsys):
     assert out.read_bytes() == b"precious"
 
 
-def test_integration_failing_part_way_writes_nothing(tmp_path, monkeypatch):
-    from kinetix.data import generate
-    from kinetix.errors import SolverError
-
-    calls = []
-    real = generate.integrate_mechanism
-
-    def failing_on_second_chunk(*args, **kwargs):
-        calls.append(1)
-        if len(calls) == 2:
-            raise SolverError("batch member (0,) failed at t = 3 (max_steps reached)")
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(generate, "integrate_mechanism", failing_on_second_chunk)
-    out = tmp_path / "r.h5"
-    with pytest.raises(SolverError):
-        generate.generate_dataset(kinetix.load_mechanism("robertson"), out, trajectories=3, chunk=1, progress=False)
-    assert len(calls) == 2 and list(tmp_path.iterdir()) == []
-
-
 def test_errors_are_one_line(tmp_path, capsys):
     bad = tmp_path / "bad.yaml"
     bad.write_text("kinetix-mechanism: 1\nname: x\nspecies: [A]\nreactions: [{equation: A => B, rate_constant: 1}]\n"

@@ -15,6 +15,7 @@ import torch
 from torch.utils.data import Dataset
 
 from ..errors import DatasetError
+from .chunks import refuse_chunk, unfinished_message
 from .format import FORMAT_NAME, FORMAT_VERSION, REQUIRED
 
 
@@ -157,7 +158,7 @@ def load_dataset(path: str | Path) -> TrajectoryDataset:
     """Read and validate a trajectory file. Raises :class:`kinetix.DatasetError` with the reason."""
     path = Path(path)
     if not path.is_file():
-        raise DatasetError(f"{path}: no such file")
+        raise DatasetError(unfinished_message(path) or f"{path}: no such file")
     try:
         attrs, raw, conditions = _read_file(path)
     except _H5_ERRORS as error:
@@ -189,6 +190,7 @@ def load_dataset(path: str | Path) -> TrajectoryDataset:
         raise DatasetError(f"{path}: attribute 'provenance' is not valid JSON; the file is damaged") from None
     if not isinstance(attrs["provenance"], dict):
         raise DatasetError(f"{path}: attribute 'provenance' must be a JSON object")
+    refuse_chunk(path, attrs["provenance"])
     t0 = attrs.get("t0")
     if not isinstance(t0, (int, float)) or not np.isfinite(t0) or t0 > t[0]:
         raise DatasetError(f"{path}: attribute 't0' must be a finite time not after t[0] = {t[0]:g}, got {t0!r}")
