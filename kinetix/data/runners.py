@@ -8,6 +8,7 @@ Finished chunks are on disk whatever happens to the others.
 from __future__ import annotations
 
 import contextlib
+import logging
 from typing import Any, Callable, Iterable, NamedTuple
 
 from tqdm.auto import tqdm
@@ -66,7 +67,7 @@ class DaskRunner:
         self.cluster = None
         if scheduler is None:
             self.cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                        dashboard_address=None)
+                                        dashboard_address=None, silence_logs=logging.CRITICAL)
             self.client = Client(self.cluster)
         else:
             try:
@@ -115,9 +116,9 @@ class DaskRunner:
         return failures
 
     def close(self) -> None:
-        self.client.close()
         if self.cluster is not None:
             self.cluster.close()
+        self.client.close()
 
 
 @contextlib.contextmanager
