@@ -264,6 +264,11 @@ def export(run, out, method, rtol, max_steps, force):
                f"at rtol {integrator['rtol']:g}")
 
 
+from .cli_data import data  # noqa: E402  (the group's module uses echo above)
+
+cli.add_command(data)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the CLI, turning errors into one line on stderr and a non-zero exit."""
     args = sys.argv[1:] if argv is None else argv
