@@ -172,13 +172,15 @@ def _surrogate_path(path: Path) -> Path:
 @click.option("--resume", is_flag=True, help="Continue exactly from OUT's last checkpoint.")
 @click.option("--force", is_flag=True, help="Start afresh even if OUT exists.")
 @click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
-def train(data, out, config_path, trainer, epochs, seed, resume, force, no_progress):
+@click.option("--streaming", type=click.Choice(["auto", "on", "off"]), default="auto", show_default=True,
+              help="Read trajectories from DATA as batches need them (auto: when they would not fit in memory).")
+def train(data, out, config_path, trainer, epochs, seed, resume, force, no_progress, streaming):
     """Train a surrogate on the trajectory dataset DATA."""
-    from .data.dataset import load_dataset
+    from .data.streaming import open_training_data
     from .plugins import get_catalog
     from .training import read_config
 
-    dataset = load_dataset(data)
+    dataset = open_training_data(data, streaming)
     config = read_config(config_path) if config_path else {}
     if epochs is not None:
         config["epochs"] = epochs

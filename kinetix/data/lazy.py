@@ -116,6 +116,14 @@ class TrajectoryFile:
                                "truncated or damaged") from None
         return _floats("y0", y0, self.path, 2), _floats("y", y, self.path, 3)
 
+    def initial_states(self) -> np.ndarray:
+        """Every row's ``y0`` ``(N, n)``, checked finite."""
+        try:
+            y0 = self._file()["y0"][()]
+        except _H5_ERRORS as error:
+            raise DatasetError(f"{self.path}: cannot read y0 ({type(error).__name__}: {error})") from None
+        return _floats("y0", y0, self.path, 2)
+
     def block_rows(self) -> int:
         """Rows per block when streaming the whole file (about :data:`BLOCK_BYTES` of states)."""
         _, n_times, n = self.shape

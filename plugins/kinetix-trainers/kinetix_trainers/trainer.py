@@ -14,8 +14,8 @@ import torch
 from tqdm.auto import tqdm
 
 import kinetix
-from kinetix import scaling
 from kinetix.data.atomic import atomic_path
+from kinetix.data.streaming import dataset_scales
 from kinetix.errors import ConfigError, KinetixError
 from kinetix.plugins import get_catalog
 from kinetix.surrogate import Surrogate
@@ -30,6 +30,7 @@ from .run_folder import run_folder
 
 HISTORY_FIELDS = ("epoch", "loss", "grad_norm", "lr", "horizon", "steps", "rejected", "val_loss", "seconds")
 MAX_FAILED_EPOCHS = 20
+EVALUATION_BATCH = 4096  # trajectories integrated together by the final evaluation
 
 
 class StiffTrainer(Trainer):
@@ -68,12 +69,9 @@ class _Run:
         if len(self.train_index) == 0:
             raise ConfigError("no training trajectories left after the validation split")
 
-        train_y = dataset.y[self.train_index]
-        full_t, full_y = scaling.with_initial_states(dataset.t, train_y, dataset.y0[self.train_index], dataset.t0)
         net = config.network
-        self.y_scale = scaling.species_scale(train_y, net.species_scale)
-        out_scale = scaling.output_scale(full_t, full_y, self.y_scale, net.output_scale)
-        shift, in_scale = scaling.input_normalisation(full_y, self.y_scale, net.input)
+        self.y_scale, out_scale, shift, in_scale = dataset_scales(dataset, self.train_index, net.species_scale,
+                                                                  net.output_scale, net.input)
         self.field, self.network = build_field(net, dataset, self.y_scale, {
             "input_shift": shift, "input_scale": in_scale, "output_scale": out_scale * net.output_factor})
         if net.init_output != 1.0:
@@ -298,17 +296,24 @@ class _Run:
     # -- results -----------------------------------------------------------------------------------
     def evaluate(self, index: torch.Tensor) -> dict:
         """Independent check: the trained field integrated from each initial state at the evaluation
-        tolerance; scaled MAE per species and overall, and the largest scaled error."""
-        with torch.no_grad():
-            _, solution = self.loss(index, len(self.dataset.t), tolerance="eval")
-        pred = solution.ys.transpose(0, 1)
-        error = (pred - self.dataset.y[index]).abs() / self.y_scale
+        tolerance; scaled MAE per species and overall, and the largest scaled error; and the
+        predictions of the first (up to :data:`EVALUATION_BATCH`) trajectories."""
+        total, largest, first = 0.0, None, None
+        for part in index.split(EVALUATION_BATCH):  # memory bounded by a batch, not the dataset
+            with torch.no_grad():
+                _, solution = self.loss(part, len(self.dataset.t), tolerance="eval")
+            pred = solution.ys.transpose(0, 1)
+            error = (pred - self.dataset.y[part]).abs() / self.y_scale
+            total = total + error.sum(dim=(0, 1))
+            largest = error.max() if largest is None else torch.maximum(largest, error.max())  # NaN propagates
+            first = pred if first is None else first
+        per_species = total / (len(index) * len(self.dataset.t))
         return {
-            "scaled_mae": float(error.mean()),
-            "scaled_mae_per_species": dict(zip(self.dataset.species, error.mean(dim=(0, 1)).tolist())),
-            "max_scaled_error": float(error.max()),
+            "scaled_mae": float(per_species.mean()),
+            "scaled_mae_per_species": dict(zip(self.dataset.species, per_species.tolist())),
+            "max_scaled_error": float(largest),
             "trajectories": len(index),
-        }, pred
+        }, first
 
     def _refuse_unusable(self, evaluation: dict) -> None:
         """Raise unless the weights are finite and the surrogate reproduces every split (finite errors)."""
@@ -329,8 +334,8 @@ class _Run:
         for split, index in (("train", self.train_index), ("validation", self.val_index)):
             if len(index):
                 evaluation[split], pred = self.evaluate(index)
-                plot_trajectories(plots / f"trajectories_{split}.png", dataset.t.numpy(), dataset.y[index].numpy(),
-                                  pred.numpy(), dataset.species,
+                plot_trajectories(plots / f"trajectories_{split}.png", dataset.t.numpy(),
+                                  dataset.y[index[:len(pred)]].numpy(), pred.numpy(), dataset.species,
                                   f"{split}: scaled MAE {evaluation[split]['scaled_mae']:.2e}")
         self._refuse_unusable(evaluation)
         plot_history(plots / "training.png", self.history)
