@@ -8,6 +8,8 @@ indexing (``y[index]``, ``y[index, :horizon]``). The trainer uses it like the in
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 from pathlib import Path
 
@@ -71,6 +73,17 @@ class StreamingTrajectories(Dataset):
 
     def __getitem__(self, index):
         return self.y0[index], self.y[index]
+
+    def content_sha256(self) -> str:
+        """:meth:`TrajectoryDataset.content_sha256 <kinetix.data.dataset.TrajectoryDataset.content_sha256>`,
+        the states hashed a block at a time."""
+        digest = hashlib.sha256(json.dumps([list(self.species), self.t0]).encode())
+        for array in (self.t.numpy(), self.y0.numpy()):
+            digest.update(np.ascontiguousarray(array, dtype=np.float64).tobytes())
+        for _, _, y in self.file.blocks():
+            digest.update(np.ascontiguousarray(y, dtype=np.float64).tobytes())
+        self.file.close()
+        return digest.hexdigest()
 
 
 def open_training_data(path: str | Path, streaming: str = "auto") -> TrajectoryDataset | StreamingTrajectories:

@@ -24,13 +24,14 @@ from kinetix.training import Trainer
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import TrainConfig, parse_config
 from .derivatives import match_derivatives
+from .distributed import Ranks
 from .fields import build_field
 from .plots import plot_history, plot_trajectories
 from .run_folder import run_folder
 
 HISTORY_FIELDS = ("epoch", "loss", "grad_norm", "lr", "horizon", "steps", "rejected", "val_loss", "seconds")
 MAX_FAILED_EPOCHS = 20
-EVALUATION_BATCH = 4096  # trajectories integrated together by the final evaluation
+EVALUATION_BATCH = 1024  # trajectories integrated together by the final evaluation
 
 
 class StiffTrainer(Trainer):
@@ -45,18 +46,24 @@ class StiffTrainer(Trainer):
 
     def train(self, dataset, out, *, resume=False, force=False, progress=True) -> Surrogate:
         out = Path(out)
+        ranks = Ranks.from_environment()
         if resume:
-            return _Run(self, dataset, out, load_checkpoint(out), progress).run()
+            return _Run(self, dataset, out, load_checkpoint(out), progress and ranks.main, ranks).run()
+        if not ranks.main:  # rank 0 prepares the run folder
+            ranks.barrier()
+            return _Run(self, dataset, out, None, False, ranks).run()
         with run_folder(out, force):
-            return _Run(self, dataset, out, None, progress).run()
+            ranks.barrier()
+            return _Run(self, dataset, out, None, progress, ranks).run()
 
 
 class _Run:
     """One training run: the setup derived from config and data, and the loop."""
 
-    def __init__(self, trainer: StiffTrainer, dataset, out: Path, state: dict | None, progress: bool):
+    def __init__(self, trainer: StiffTrainer, dataset, out: Path, state: dict | None, progress: bool,
+                 ranks: Ranks | None = None):
         self.trainer, self.config, self.dataset, self.out = trainer, trainer.config, dataset, out
-        self.progress = progress
+        self.progress, self.ranks = progress, ranks or Ranks()
         config = self.config
         torch.manual_seed(config.seed)
         self.generator = torch.Generator().manual_seed(config.seed + 1)
@@ -131,6 +138,8 @@ class _Run:
         self.previous = state.get("previous")
 
     def _checkpoint(self, epoch: int) -> None:
+        if not self.ranks.main:
+            return
         save_checkpoint(self.out, {
             "fingerprint": self.config.fingerprint(), "dataset_sha256": self.dataset_sha256, "epoch": epoch,
             "model": self.field.state_dict(),
@@ -142,6 +151,8 @@ class _Run:
         self._write_history()
 
     def _write_history(self) -> None:
+        if not self.ranks.main:
+            return
         with atomic_path(self.out / "history.csv", force=True) as temporary:
             temporary.write_text(history_csv(self.history))
 
@@ -200,7 +211,8 @@ class _Run:
     # -- the loop ----------------------------------------------------------------------------------
     def run(self) -> Surrogate:
         config = self.config
-        (self.out / "config.json").write_text(json.dumps(config.as_dict(), indent=2))
+        if self.ranks.main:
+            (self.out / "config.json").write_text(json.dumps(config.as_dict(), indent=2))
         failures = 0
         stop = False
         bar = tqdm(total=config.epochs, initial=min(self.start_epoch, config.epochs), desc="training",
@@ -209,10 +221,11 @@ class _Run:
             began = time.perf_counter()
             horizon = self.horizon(epoch)
             self.optimizer.zero_grad(set_to_none=True)
-            loss, solution = self.loss(self._batch(), horizon)
+            loss, solution = self.ranks.loss(self.loss, self._batch(), horizon)
             grad_norm = float("nan")
             if torch.isfinite(loss) and solution.success:
                 loss.backward()
+                self.ranks.sum_gradients(self.parameters)
                 before = [p.detach().clone() for p in self.parameters]
                 grad_norm = self._gradient_step()
             if math.isfinite(grad_norm):
@@ -330,16 +343,19 @@ class _Run:
         dataset, config, solver = self.dataset, self.config, self.config.solver
         evaluation = {}
         plots = self.out / "plots"
-        plots.mkdir(exist_ok=True)
+        if self.ranks.main:
+            plots.mkdir(exist_ok=True)
         for split, index in (("train", self.train_index), ("validation", self.val_index)):
             if len(index):
                 evaluation[split], pred = self.evaluate(index)
-                plot_trajectories(plots / f"trajectories_{split}.png", dataset.t.numpy(),
-                                  dataset.y[index[:len(pred)]].numpy(), pred.numpy(), dataset.species,
-                                  f"{split}: scaled MAE {evaluation[split]['scaled_mae']:.2e}")
+                if self.ranks.main:
+                    plot_trajectories(plots / f"trajectories_{split}.png", dataset.t.numpy(),
+                                      dataset.y[index[:len(pred)]].numpy(), pred.numpy(), dataset.species,
+                                      f"{split}: scaled MAE {evaluation[split]['scaled_mae']:.2e}")
         self._refuse_unusable(evaluation)
-        plot_history(plots / "training.png", self.history)
-        (self.out / "evaluation.json").write_text(json.dumps(evaluation, indent=2))
+        if self.ranks.main:
+            plot_history(plots / "training.png", self.history)
+            (self.out / "evaluation.json").write_text(json.dumps(evaluation, indent=2))
         metadata = dataset.metadata
         info = {
             "units": {"time": metadata.get("time_units", ""), "state": metadata.get("state_units", "")},
@@ -354,7 +370,8 @@ class _Run:
                          "derivatives": self.derivatives[-1] if self.derivatives else None},
         }
         surrogate = Surrogate(self.field, self.network, dataset.species, info, history_csv(self.history))
-        surrogate.save(self.out / "surrogate", force=True)
+        if self.ranks.main:
+            surrogate.save(self.out / "surrogate", force=True)
         return surrogate
 
 
