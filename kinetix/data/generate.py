@@ -91,7 +91,7 @@ def generate_dataset(
                            (shared, y0, t, provenance["solver"], start, store.path("states", index)))
 
     _run(runner, tasks(), store, "states", f"integrating {mechanism.name}", progress)
-    return _assemble(mechanism, store, provenance)
+    return _assemble(mechanism, store, provenance, force)
 
 
 def _integrate_chunk(mechanism: Mechanism, y0: torch.Tensor, t: torch.Tensor, solver: dict, start: int,
@@ -143,12 +143,13 @@ def _run(runner, tasks: Iterator[Task], store: ChunkStore, stage: str, descripti
                           "--force to start afresh with other settings")
 
 
-def _assemble(mechanism: Mechanism, store: ChunkStore, provenance: dict) -> Path:
-    """Copy every chunk into ``store.out`` (atomically) and remove the chunk folder."""
+def _assemble(mechanism: Mechanism, store: ChunkStore, provenance: dict, force: bool) -> Path:
+    """Copy every chunk into ``store.out`` (atomically; an ``out`` that appeared meanwhile is
+    replaced only if ``force``) and remove the chunk folder."""
     provenance = {**provenance, "chunk_size": store.chunk_size,
                   "mechanism_metadata": {key: str(value) for key, value in mechanism.metadata.items()}}
     path = write_rows([(TrajectoryFile(path, chunk=True), None) for path in store.paths("states")], store.out,
-                      provenance=provenance, force=True)
+                      provenance=provenance, force=force)
     store.remove()
     return path
 
@@ -220,7 +221,7 @@ def generate_from_conditions(
         "conditions": {"file": where, "text": conditions.text, "options": conditions.options, "rows": rows},
         "peak_event": {"name": name, "definition": f"time of the largest d{component}/dt"},
     }
-    return _assemble(mechanism, store, provenance)
+    return _assemble(mechanism, store, provenance, force)
 
 
 def _peaks_chunk(mechanism, rows: list[dict], start: int, component: str, search: torch.Tensor, solver: dict,
