@@ -38,7 +38,8 @@ fuel = "H2"
 oxidizer = "O2:1, N2:3.76"
 
 [times]
-front_points = 2
+front_points = 1
+max_points = 6000
 """
 TRAIN = """epochs = 2
 [network]

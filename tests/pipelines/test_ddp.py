@@ -31,7 +31,7 @@ def _losses(run):
 
 
 def _torchrun(data, out, config, *extra):
-    return [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port", "0",
+    return [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
             "-m", "kinetix", "train", str(data), "--out", str(out), "--config", str(config), "--no-progress", *extra]
 
 

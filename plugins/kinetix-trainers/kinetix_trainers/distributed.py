@@ -16,6 +16,8 @@ from types import SimpleNamespace
 import torch
 import torch.distributed as dist
 
+from kinetix.errors import ConfigError
+
 
 class Ranks:
     """The processes of one training run: ``world`` of them, this one ``rank``."""
@@ -49,6 +51,9 @@ class Ranks:
         solution holds ``success`` and per-member ``stats`` maxima over all ranks."""
         if self.world == 1:
             return loss_function(index, horizon)
+        if len(index) < self.world:
+            raise ConfigError(f"a batch of {len(index)} trajectories cannot be shared by {self.world} processes; "
+                              "raise data.batch_size or start fewer processes")
         share = index.tensor_split(self.world)[self.rank]
         loss, solution = loss_function(share, horizon)
         weighted = loss * (len(share) / len(index))  # losses are means over the batch
