@@ -10,13 +10,14 @@ folder is removed: ``OUT`` exists only when complete.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from ..errors import ConfigError, DatasetError, KinetixError
 from .atomic import atomic_path, check_target
@@ -92,6 +93,17 @@ class ChunkStore:
     def remove(self) -> None:
         """Delete the chunk folder (once its content is in ``out``)."""
         shutil.rmtree(self.folder, ignore_errors=True)
+
+    @contextlib.contextmanager
+    def removed_if_empty_on_error(self) -> Iterator[None]:
+        """Remove the folder if the block fails before any chunk was written (bad settings), so
+        that the corrected command starts afresh instead of finding another run's plan."""
+        try:
+            yield
+        except BaseException:
+            if all(path.name == PLAN or path.name.startswith(".") for path in self.folder.iterdir()):
+                self.remove()
+            raise
 
 
 def open_store(out: str | Path, *, rows: int, chunk_size: int, job: dict[str, Any], force: bool = False) -> ChunkStore:

@@ -75,7 +75,15 @@ def generate_dataset(
     rows = trajectories if sampled else 1
     store = open_store(out, rows=rows, chunk_size=chunk, force=force,
                        job={"mechanism_sha256": mechanism.content_hash(), **provenance})
-    runner = runner or SerialRunner()
+    with store.removed_if_empty_on_error():
+        _integrate_all(mechanism, store, runner or SerialRunner(), sampled, seed, perturbation, provenance["solver"],
+                       progress)
+    return _assemble(mechanism, store, provenance, force)
+
+
+def _integrate_all(mechanism: Mechanism, store: ChunkStore, runner, sampled: bool, seed: int,
+                   perturbation: Perturbation | None, solver: dict, progress: bool) -> None:
+    """Write every missing chunk of :func:`generate_dataset`'s ``store``."""
     shared = runner.share(mechanism)
     t = mechanism.default_times()
     done = store.done("states")
@@ -88,10 +96,9 @@ def generate_dataset(
                   else mechanism.initial_state().unsqueeze(0))  # drawn for every chunk: later rows depend on it
             if index not in done:
                 yield Task(index, start, stop, _integrate_chunk,
-                           (shared, y0, t, provenance["solver"], start, store.path("states", index)))
+                           (shared, y0, t, solver, start, store.path("states", index)))
 
     _run(runner, tasks(), store, "states", f"integrating {mechanism.name}", progress)
-    return _assemble(mechanism, store, provenance, force)
 
 
 def _integrate_chunk(mechanism: Mechanism, y0: torch.Tensor, t: torch.Tensor, solver: dict, start: int,
@@ -119,14 +126,15 @@ def _padded(members):
     return list(members) + [members[-1]] * missing
 
 
-def _row_failure(error: SolverError, start: int, rows: list[dict] | int) -> str:
+def _row_failure(error: SolverError, start: int, rows: list[dict] | int, where: str = "") -> str:
     """The failure of member ``error.member`` of a chunk of ``rows`` (their conditions, or their number)
-    starting at row ``start``, naming the row; argument errors (no member) are raised."""
+    starting at row ``start`` of ``where`` (a conditions file), naming the row; argument errors (no
+    member) are raised."""
     if error.member is None:
         raise error
     member = min(error.member, (rows if isinstance(rows, int) else len(rows)) - 1)  # a padding copy
     described = f" {rows[member]}" if isinstance(rows, list) else ""
-    return f"row {start + member}{described}: {error}"
+    return f"{where + ': ' if where else ''}row {start + member}{described}: {error}"
 
 
 def _run(runner, tasks: Iterator[Task], store: ChunkStore, stage: str, description: str, progress: bool) -> None:
@@ -198,24 +206,8 @@ def generate_from_conditions(
     store = open_store(out, rows=len(rows), chunk_size=chunk, force=force,
                        job={"mechanism_sha256": mechanism.content_hash(), "solver": solver,
                             "conditions": conditions.text, "options": conditions.options})
-    runner = runner or SerialRunner()
-    shared = runner.share(mechanism)
-    search = log_times(conditions.times.first, conditions.times.search_end, SEARCH_POINTS_PER_DECADE)
-
-    def stage(name: str, suffix: str, function, *args) -> Iterator[Task]:
-        done = store.done(name, suffix)
-        for index in range(store.count):
-            start, stop = store.bounds(index)
-            if index not in done:
-                yield Task(index, start, stop, function, (shared, rows[start:stop], start, *args, solver,
-                                                          store.path("peaks", index, ".npz"), store.path(name, index, suffix)))
-
-    _run(runner, stage("peaks", ".npz", _peaks_chunk, component, search), store, "peaks", f"peaks of {mechanism.name}",
-         progress)
-    peaks = Peaks(*(np.concatenate(column) for column in zip(*map(_read_peaks, store.paths("peaks", ".npz")))))
-    t = peak_resolving_times(peaks, conditions.times, where)
-    _run(runner, stage("states", ".h5", _conditions_chunk, name, t), store, "states",
-         f"integrating {mechanism.name}", progress)
+    with store.removed_if_empty_on_error():
+        _integrate_conditions(mechanism, conditions, store, runner or SerialRunner(), solver, progress)
     provenance = {
         "solver": solver,
         "conditions": {"file": where, "text": conditions.text, "options": conditions.options, "rows": rows},
@@ -224,14 +216,38 @@ def generate_from_conditions(
     return _assemble(mechanism, store, provenance, force)
 
 
-def _peaks_chunk(mechanism, rows: list[dict], start: int, component: str, search: torch.Tensor, solver: dict,
-                 path: Path, _: Path) -> str | None:
+def _integrate_conditions(mechanism, conditions: Conditions, store: ChunkStore, runner, solver: dict,
+                          progress: bool) -> None:
+    """Write every missing peaks and states chunk of :func:`generate_from_conditions`'s ``store``."""
+    where, rows, (name, component) = str(conditions.path or "conditions"), conditions.rows, mechanism.peak_event
+    shared = runner.share(mechanism)
+    search = log_times(conditions.times.first, conditions.times.search_end, SEARCH_POINTS_PER_DECADE)
+
+    def stage(stage: str, suffix: str, function, *args) -> Iterator[Task]:
+        done = store.done(stage, suffix)
+        for index in range(store.count):
+            start, stop = store.bounds(index)
+            if index not in done:
+                yield Task(index, start, stop, function,
+                           (shared, rows[start:stop], start, where, *args, solver, store.path("peaks", index, ".npz"),
+                            store.path(stage, index, suffix)))
+
+    _run(runner, stage("peaks", ".npz", _peaks_chunk, component, search), store, "peaks", f"peaks of {mechanism.name}",
+         progress)
+    peaks = Peaks(*(np.concatenate(column) for column in zip(*map(_read_peaks, store.paths("peaks", ".npz")))))
+    t = peak_resolving_times(peaks, conditions.times, where)
+    _run(runner, stage("states", ".h5", _conditions_chunk, name, t), store, "states",
+         f"integrating {mechanism.name}", progress)
+
+
+def _peaks_chunk(mechanism, rows: list[dict], start: int, where: str, component: str, search: torch.Tensor,
+                 solver: dict, path: Path, _: Path) -> str | None:
     """Find the peaks of rows ``start, ...`` and write them (``time``, ``low``, ``high`` ``(k,)``) to ``path``."""
     batch = mechanism.with_conditions(_padded(rows))
     try:
         peaks = find_peaks(batch.mechanism, batch.y0, component, search, **solver)
     except SolverError as error:
-        return _row_failure(error, start, rows)
+        return _row_failure(error, start, rows, where)
     with atomic_path(path) as temporary, open(temporary, "wb") as handle:
         np.savez(handle, **{key: value[:len(rows)] for key, value in peaks._asdict().items()})
     return None
@@ -242,8 +258,8 @@ def _read_peaks(path: Path) -> Peaks:
         return Peaks(*(saved[key] for key in Peaks._fields))
 
 
-def _conditions_chunk(mechanism, rows: list[dict], start: int, name: str, t: torch.Tensor, solver: dict,
-                      peaks: Path, path: Path) -> str | None:
+def _conditions_chunk(mechanism, rows: list[dict], start: int, where: str, name: str, t: torch.Tensor,
+                      solver: dict, peaks: Path, path: Path) -> str | None:
     """Integrate rows ``start, ...`` over ``t`` and write their chunk file to ``path``, with their
     conditions and peak times (from the chunk's ``peaks`` file)."""
     batch = mechanism.with_conditions(_padded(rows))
@@ -251,7 +267,7 @@ def _conditions_chunk(mechanism, rows: list[dict], start: int, name: str, t: tor
         with torch.no_grad():
             ys = integrate_mechanism(batch.mechanism, batch.y0, t, **solver).ys[:, :len(rows)]
     except SolverError as error:
-        return _row_failure(error, start, rows)
+        return _row_failure(error, start, rows, where)
     values = {key: value[:len(rows)].cpu().numpy() for key, value in batch.conditions.items()}
     values[name] = _read_peaks(peaks).time
     _write(mechanism, path, t.numpy(), ys.transpose(0, 1).cpu().numpy(), batch.y0[:len(rows)].cpu().numpy(),

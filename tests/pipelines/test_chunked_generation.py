@@ -114,3 +114,13 @@ def test_sigkill_at_a_random_moment_then_rerun_equals_uninterrupted(tmp_path):
     killed, whole = kinetix.load_dataset(out), kinetix.load_dataset(whole)
     assert torch.equal(killed.y, whole.y) and torch.equal(killed.y0, whole.y0)
     assert json.dumps(killed.metadata["provenance"]["solver"]) == json.dumps(whole.metadata["provenance"]["solver"])
+
+
+def test_bad_settings_leave_no_chunk_folder(tmp_path):
+    from kinetix.data.sampling import Perturbation
+
+    out = tmp_path / "r.h5"
+    with pytest.raises(ConfigError, match="unknown state component 'Q'"):
+        _make(out, 3, perturbation=Perturbation(ranges={"Q": (0.0, 1.0)}))
+    assert list(tmp_path.iterdir()) == []
+    assert len(kinetix.load_dataset(_make(out, 3))) == 7  # the corrected command starts afresh
