@@ -11,6 +11,7 @@ from pathlib import Path
 import click
 
 from . import interrupts
+from .cli_data import data
 from .errors import ConfigError, KinetixError
 
 
@@ -266,7 +267,6 @@ def export(run, out, method, rtol, max_steps, force):
                f"at rtol {integrator['rtol']:g}")
 
 
-from .cli_data import data  # noqa: E402  (the group's module uses echo above)
 
 cli.add_command(data)
 

@@ -7,10 +7,16 @@ from pathlib import Path
 
 import click
 
-from .cli import echo
 from .errors import ConfigError
 
 _FILE = click.Path(dir_okay=False, path_type=Path)
+
+
+def echo(text: str) -> None:
+    """:func:`kinetix.cli.echo` (imported late: kinetix.cli imports this module)."""
+    from .cli import echo as visible_echo
+
+    visible_echo(text)
 
 
 @click.group()
