@@ -5,8 +5,8 @@
 
 - ``dask``: H2/air ignitions of h2o2.yaml over random (T, P, phi) (``kinetix generate
   cantera:h2o2.yaml --conditions ...``) on a local Dask cluster of 1 and of 2 workers: wall time
-  of the whole command (cluster start included) and the speed-up, then an Amdahl model fitted to
-  the two runs and its prediction for bigger clusters.
+  of the whole command (cluster start included) and the speed-up, then the model
+  ``T(W) = fixed + ceil(chunks / W) T_chunk`` fitted to the two runs and its prediction for more workers.
 - ``memory``: peak resident memory (the process's maxrss) of ``kinetix generate robertson -n N``
   and of ``kinetix train --streaming on`` (batches of 64 trajectories, 2 epochs) on 1,000 and on
   ``--large`` trajectories.
@@ -73,15 +73,14 @@ def dask(args, folder: Path) -> None:
     speedup = rows[0]["wall s"] / rows[1]["wall s"]
     rows[1]["speed-up"] = speedup
     print(table(rows, ["workers", "ignitions", "wall s", "ms per ignition", "speed-up"]))
-    # Amdahl: T(w) = T1 (s + (1 - s) / w); two runs give the serial fraction s
-    serial = min(max(2 / speedup - 1, 0.0), 1.0)
+    # T(W) = F + ceil(C / W) T_chunk (see docs/benchmarks.md); the two runs give F and T_chunk
     chunks = math.ceil(args.ignitions / args.chunk)
-    print(f"\nserial fraction s = {serial:.3f} (cluster start, output times, assembly); {chunks} chunks")
-    model = []
-    for workers in (2, 8, 32, 128):
-        waves = math.ceil(chunks / workers) / chunks  # a worker computes whole chunks
-        model.append({"workers": workers, "predicted speed-up": 1 / (serial + (1 - serial) * waves)})
-    print(table(model, ["workers", "predicted speed-up"]))
+    per_chunk = (rows[0]["wall s"] - rows[1]["wall s"]) / (chunks - math.ceil(chunks / 2))
+    fixed = rows[0]["wall s"] - chunks * per_chunk
+    print(f"\n{chunks} chunks: T_chunk = {per_chunk:.3g} s, fixed (start, times, assembly) = {fixed:.3g} s")
+    model = [{"workers": workers, "predicted s": fixed + math.ceil(chunks / workers) * per_chunk}
+             for workers in (1, 2, 8, 32, 128)]
+    print(table(model, ["workers", "predicted s"]))
 
 
 def memory(args, folder: Path) -> None:
