@@ -92,7 +92,8 @@ def _start_writer(target):
 
 
 def _temporaries(folder):
-    return sorted(p.name for p in folder.iterdir() if ".tmp-" in p.name)
+    """Temporary files under ``folder``, chunk folders (``OUT.partial/``) included."""
+    return sorted(p.name for p in folder.rglob("*") if ".tmp-" in p.name)
 
 
 def _generate_stopping_mid_write(target, writing):
