@@ -87,6 +87,7 @@ validate_every = 2
 """
 
 
+@pytest.mark.slow
 def test_training_from_a_stream_equals_training_in_memory(tmp_path, small_blocks):
     from kinetix.cli import main
 
