@@ -267,7 +267,6 @@ def export(run, out, method, rtol, max_steps, force):
                f"at rtol {integrator['rtol']:g}")
 
 
-
 cli.add_command(data)
 
 
