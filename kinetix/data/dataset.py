@@ -135,17 +135,23 @@ def _attribute(value):
     return value
 
 
+def checked_attributes(f: h5py.File, path: Path) -> dict:
+    """The file's attributes, after checking its format name and version."""
+    attrs = {key: _attribute(value) for key, value in f.attrs.items()}
+    if attrs.get("format") != FORMAT_NAME:
+        raise DatasetError(f"{path}: not a kinetix trajectory file (attribute 'format' is "
+                           f"{attrs.get('format')!r}, expected {FORMAT_NAME!r}); create one with kinetix generate")
+    version = attrs.get("format_version")
+    if not isinstance(version, int) or not 1 <= version <= FORMAT_VERSION:
+        raise DatasetError(f"{path}: format_version {version!r} is not supported (this kinetix reads 1 to "
+                           f"{FORMAT_VERSION}); upgrade kinetix")
+    return attrs
+
+
 def _read_file(path: Path) -> tuple[dict, dict, dict]:
     """Attributes, required arrays and conditions of the file, checked for format and version."""
     with h5py.File(path, "r") as f:
-        attrs = {key: _attribute(value) for key, value in f.attrs.items()}
-        if attrs.get("format") != FORMAT_NAME:
-            raise DatasetError(f"{path}: not a kinetix trajectory file (attribute 'format' is "
-                               f"{attrs.get('format')!r}, expected {FORMAT_NAME!r}); create one with kinetix generate")
-        version = attrs.get("format_version")
-        if not isinstance(version, int) or not 1 <= version <= FORMAT_VERSION:
-            raise DatasetError(f"{path}: format_version {version!r} is not supported (this kinetix reads 1 to "
-                               f"{FORMAT_VERSION}); upgrade kinetix")
+        attrs = checked_attributes(f, path)
         raw = {name: _read(f, name, path) for name in REQUIRED}
         group = f.get("conditions")
         conditions = {}

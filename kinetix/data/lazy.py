@@ -13,8 +13,8 @@ import numpy as np
 
 from ..errors import DatasetError
 from .chunks import refuse_chunk, unfinished_message
-from .dataset import _H5_ERRORS, _attribute, _floats
-from .format import FORMAT_NAME, FORMAT_VERSION, REQUIRED
+from .dataset import _H5_ERRORS, _attribute, _floats, checked_attributes
+from .format import REQUIRED
 
 BLOCK_BYTES = 8 << 20  # states read at once when streaming a whole file
 
@@ -44,14 +44,7 @@ class TrajectoryFile:
     def _read_header(self) -> None:
         path = self.path
         with h5py.File(path, "r") as f:
-            attrs = {key: _attribute(value) for key, value in f.attrs.items()}
-            if attrs.get("format") != FORMAT_NAME:
-                raise DatasetError(f"{path}: not a kinetix trajectory file (attribute 'format' is "
-                                   f"{attrs.get('format')!r}, expected {FORMAT_NAME!r})")
-            version = attrs.get("format_version")
-            if not isinstance(version, int) or not 1 <= version <= FORMAT_VERSION:
-                raise DatasetError(f"{path}: format_version {version!r} is not supported (this kinetix reads 1 to "
-                                   f"{FORMAT_VERSION}); upgrade kinetix")
+            attrs = checked_attributes(f, path)
             for name in REQUIRED:
                 if not isinstance(f.get(name), h5py.Dataset):
                     raise DatasetError(f"{path}: missing dataset '{name}'; regenerate the file with kinetix generate")
