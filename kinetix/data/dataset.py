@@ -136,7 +136,7 @@ def _attribute(value):
 
 
 def checked_attributes(f: h5py.File, path: Path) -> dict:
-    """The file's attributes, after checking its format name and version."""
+    """The file's attributes, after checking its format name and version; ``provenance`` parsed from JSON."""
     attrs = {key: _attribute(value) for key, value in f.attrs.items()}
     if attrs.get("format") != FORMAT_NAME:
         raise DatasetError(f"{path}: not a kinetix trajectory file (attribute 'format' is "
@@ -145,6 +145,12 @@ def checked_attributes(f: h5py.File, path: Path) -> dict:
     if not isinstance(version, int) or not 1 <= version <= FORMAT_VERSION:
         raise DatasetError(f"{path}: format_version {version!r} is not supported (this kinetix reads 1 to "
                            f"{FORMAT_VERSION}); upgrade kinetix")
+    try:
+        attrs["provenance"] = json.loads(attrs.get("provenance", "{}"))
+    except (TypeError, json.JSONDecodeError):
+        raise DatasetError(f"{path}: attribute 'provenance' is not valid JSON; the file is damaged") from None
+    if not isinstance(attrs["provenance"], dict):
+        raise DatasetError(f"{path}: attribute 'provenance' must be a JSON object")
     return attrs
 
 
@@ -190,12 +196,6 @@ def load_dataset(path: str | Path) -> TrajectoryDataset:
         if value.shape != (n_traj,):
             raise DatasetError(f"{path}: 'conditions/{key}' has shape {value.shape}, expected ({n_traj},)")
         tensor_conditions[key] = torch.from_numpy(value)
-    try:
-        attrs["provenance"] = json.loads(attrs.get("provenance", "{}"))
-    except (TypeError, json.JSONDecodeError):
-        raise DatasetError(f"{path}: attribute 'provenance' is not valid JSON; the file is damaged") from None
-    if not isinstance(attrs["provenance"], dict):
-        raise DatasetError(f"{path}: attribute 'provenance' must be a JSON object")
     refuse_chunk(path, attrs["provenance"])
     t0 = attrs.get("t0")
     if not isinstance(t0, (int, float)) or not np.isfinite(t0) or t0 > t[0]:

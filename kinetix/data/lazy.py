@@ -3,7 +3,6 @@ the rows when they are read. Memory then depends on the rows asked for, not on t
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any, Iterator
@@ -48,12 +47,6 @@ class TrajectoryFile:
             for name in REQUIRED:
                 if not isinstance(f.get(name), h5py.Dataset):
                     raise DatasetError(f"{path}: missing dataset '{name}'; regenerate the file with kinetix generate")
-            try:
-                attrs["provenance"] = json.loads(attrs.get("provenance", "{}"))
-            except (TypeError, json.JSONDecodeError):
-                raise DatasetError(f"{path}: attribute 'provenance' is not valid JSON; the file is damaged") from None
-            if not isinstance(attrs["provenance"], dict):
-                raise DatasetError(f"{path}: attribute 'provenance' must be a JSON object")
             if not self._chunk:
                 refuse_chunk(path, attrs["provenance"])
             self.t = _floats("t", f["t"][()], path, 1)
