@@ -76,7 +76,7 @@ def linear_solver(W: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
         inverse = torch.linalg.inv_ex(W)[0]
         return lambda rhs: torch.bmm(inverse, rhs)
     lu, pivots, _ = torch.linalg.lu_factor_ex(W)
-    return lambda rhs: torch.linalg.lu_solve(lu, pivots, rhs.view(batch, n, 1)).view(batch, n)
+    return lambda rhs: torch.linalg.lu_solve(lu, pivots, rhs)
 
 
 _INVERSE_MAX_SIZE = 24
