@@ -6,7 +6,6 @@ Members are integrated one after another on the CPU in float64; no gradients flo
 from __future__ import annotations
 
 import numpy as np
-import scipy.integrate
 import torch
 
 from ..errors import SolverError
@@ -61,6 +60,8 @@ class ScipySolver(Solver):
         stats = SolverStats.zeros(batch)
         status = torch.zeros(batch, dtype=torch.long)
         t_reached = np.full(batch, t_out[0])
+        import scipy.integrate  # on first use: it costs 0.3 s at start-up
+
         method = getattr(scipy.integrate, self.method)
         for member in range(batch):
             ys[0, member] = y0[member]

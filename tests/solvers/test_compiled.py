@@ -35,3 +35,28 @@ def test_with_gradients_recorded_the_steps_are_compiled_instead():
     eager = kinetix.odeint(robertson, y0, t, rtol=1e-8, atol=1e-12, jac=robertson_jacobian, options={"autonomous": True})
     (expected,) = torch.autograd.grad(eager[-1, 0], y0)
     torch.testing.assert_close(grad, expected, rtol=1e-9, atol=0)
+
+
+SECOND_PROCESS = """
+import json, torch, kinetix
+from torch._dynamo.utils import counters
+with torch.no_grad():
+    solution = kinetix.integrate_mechanism(kinetix.load_mechanism("robertson"), rtol=1e-6, atol=1e-10,
+                                           options={"compile": "solve"})
+print(json.dumps({"inductor": dict(counters["inductor"]), "aot": dict(counters["aot_autograd"]),
+                  "ys": solution.ys.tolist()}))
+"""
+
+
+def test_a_second_process_loads_the_compiled_solve_from_the_disk_cache(tmp_path):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    environment = {**os.environ, "TORCHINDUCTOR_CACHE_DIR": str(tmp_path), "OMP_NUM_THREADS": "1"}
+    runs = [json.loads(subprocess.run([sys.executable, "-c", SECOND_PROCESS], env=environment, check=True,
+                                      capture_output=True, text=True).stdout.splitlines()[-1]) for _ in range(2)]
+    assert runs[0]["inductor"].get("fxgraph_cache_miss") == 1 and "fxgraph_cache_bypass" not in runs[0]["inductor"]
+    assert runs[1]["inductor"].get("fxgraph_cache_hit") == 1 and runs[1]["aot"].get("autograd_cache_hit") == 1
+    assert runs[1]["ys"] == runs[0]["ys"]

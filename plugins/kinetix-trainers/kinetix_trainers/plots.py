@@ -4,11 +4,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+
+def _pyplot():
+    """matplotlib's pyplot on the file-only Agg backend, imported on first use (it costs 0.3 s at
+    start-up, which every process that loads the plugins would pay)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
 
 
 def log_spaced(t: np.ndarray) -> bool:
@@ -18,6 +25,7 @@ def log_spaced(t: np.ndarray) -> bool:
 
 def plot_trajectories(path: Path, t: np.ndarray, data: np.ndarray, pred: np.ndarray, species, title: str = "") -> None:
     """``data`` and ``pred`` ``(N, T, n)``: one panel per species, up to 4 trajectories each."""
+    plt = _pyplot()
     n = len(species)
     columns = min(n, 4)
     rows = -(-n // columns)
@@ -44,6 +52,7 @@ def plot_trajectories(path: Path, t: np.ndarray, data: np.ndarray, pred: np.ndar
 
 def plot_history(path: Path, history: list[dict]) -> None:
     """Training loss (and validation loss) and gradient norm per epoch, log scale."""
+    plt = _pyplot()
     epochs = [row["epoch"] for row in history]
     figure, (left, right) = plt.subplots(1, 2, figsize=(9, 3.2))
     left.semilogy(epochs, [row["loss"] for row in history], label="training loss")
