@@ -82,11 +82,14 @@ class MassActionNetwork(nn.Module):
     def forward(self, t, y: torch.Tensor) -> torch.Tensor:
         return self.rates(y) @ self.stoichiometry.T
 
-    def jacobian(self, t, y: torch.Tensor) -> torch.Tensor:
-        """``S diag(r) W diag(d ln z / d y)``, shaped ``(..., n, n)``."""
+    def rate_jacobian(self, y: torch.Tensor) -> torch.Tensor:
+        """``d r / d y = diag(r) W diag(d ln z / d y)``, shaped ``(..., R, n)``."""
         log_z, slope = self._log_z(y)
-        rates = self._rates(log_z)
-        return (self.stoichiometry * rates.unsqueeze(-2)) @ (self.orders * slope.unsqueeze(-2))
+        return self._rates(log_z).unsqueeze(-1) * (self.orders * slope.unsqueeze(-2))
+
+    def jacobian(self, t, y: torch.Tensor) -> torch.Tensor:
+        """``S d r / d y``, shaped ``(..., n, n)``."""
+        return self.stoichiometry @ self.rate_jacobian(y)
 
     def physical_rate_constants(self) -> torch.Tensor:
         """``k_j`` ``(R,)`` for ``r_j = k_j prod_i y_i ** W_ji`` in the state's units (``eps`` neglected)."""

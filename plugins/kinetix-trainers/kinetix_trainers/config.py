@@ -83,6 +83,9 @@ class DerivativesConfig:
     epochs: int = 500                 # Adam steps (networks without a least-squares stoichiometry)
     lr: float = 1e-2
     prune: float = 0.0                # > 0: drop reactions while the rate residual grows by at most this fraction
+    jacobian: bool = False            # mass_action, source mechanism: match the mechanism's Jacobian as well
+    signs: bool = False               # mass_action: a reaction consumes only species in its rate law
+    threshold: float = 0.0            # mass_action, > 0: sequentially thresholded least squares (sparse selection)
 
 
 @dataclass

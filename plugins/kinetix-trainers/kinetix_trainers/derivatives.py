@@ -5,7 +5,9 @@ gradients that the solver damps (fast modes decay like 1 / |lambda h|). Fitting 
 ``dy/dt`` at the data points first is cheap (one network call per point) and puts the field near the
 data before the solver sees it. The rates come from the mechanism that made the data when the
 dataset holds its definition (``source = "mechanism"``), or from a smoothing spline through each
-trajectory (``source = "data"``).
+trajectory (``source = "data"``). With the mechanism, its Jacobian can be matched as well
+(``jacobian = true``, mass-action networks): rates at points near a slow manifold do not determine
+the field across it.
 
 The loss weighs a rate error by how far it moves the state before the next data time can correct it:
 ``|f(y_i) - dy/dt_i| * (t_i - t0) / y_scale`` per species, averaged, i.e. the scaled error the
@@ -21,7 +23,8 @@ import torch
 from kinetix.errors import ConfigError
 from kinetix.networks import MassActionNetwork
 
-RCOND = 1e-12
+from .stoichiometry import solve_stoichiometry
+
 SOURCES = ("auto", "mechanism", "data")  # auto: the mechanism if the dataset holds one, else the data
 
 
@@ -88,55 +91,32 @@ def time_weight(dataset, y_scale: torch.Tensor) -> torch.Tensor:
     return ((dataset.t - dataset.t0).view(1, -1, 1) / y_scale).to(dataset.y.dtype)
 
 
-@torch.no_grad()
-def solve_stoichiometry(network: MassActionNetwork, y: torch.Tensor, rates: torch.Tensor, weight: torch.Tensor) -> float:
-    """Set ``S`` of a mass-action network to the weighted least-squares fit of ``rates`` ``(M, n)``
-    at states ``y`` ``(M, n)`` given its orders and rate constants (the field is linear in ``S``), one
-    species at a time, by SVD (relative cut-off ``RCOND``) on normalised columns: a stiff species'
-    net rate is a small difference of large terms, which the normal equations would lose. Each active reaction is then rescaled so that its largest stoichiometric
-    coefficient is 1, the magnitude going to its rate constant. Returns the weighted mean absolute
-    residual."""
-    active = network.active > 0
-    features = network.rates(y)[:, active]  # (M, R')
-    solution = torch.zeros_like(network.stoichiometry)
-    for i in range(y.shape[-1]):
-        matrix = features * weight[:, i : i + 1]
-        norms = matrix.norm(dim=0).clamp(min=torch.finfo(matrix.dtype).tiny)
-        fit = torch.linalg.lstsq(matrix / norms, (rates[:, i] * weight[:, i]).unsqueeze(-1), rcond=RCOND,
-                                 driver="gelsd").solution[:, 0]
-        solution[i, active] = fit / norms
-    largest = solution.abs().amax(dim=0)
-    used = largest > 0
-    network.log_rate[used] += torch.log(largest[used])
-    network.stoichiometry.copy_(torch.where(used, solution / largest.clamp(min=torch.finfo(largest.dtype).tiny), 0.0))
-    return float(((network(None, y) - rates).abs() * weight).mean())
-
-
 PRUNE_FLOOR = 1e-6  # weighted residual below which any fit counts as exact
 MAX_PRUNED_LIBRARY = 60
 
 
 @torch.no_grad()
 def prune_reactions(network: MassActionNetwork, y: torch.Tensor, rates: torch.Tensor, weight: torch.Tensor,
-                    allowance: float) -> list[dict]:
+                    allowance: float, **fit) -> list[dict]:
     """Backward elimination: switch off, one at a time, the reaction whose removal raises the
     least-squares residual least, while it stays within ``(1 + allowance)`` times the full
     library's (or below ``PRUNE_FLOOR``); the remaining reactions are refitted. Many exact fits
     exist on data that lie on a manifold (Robertson's ``A + B + C = 1`` makes ``A^2 + AB + AC``
-    equal ``A`` there); this picks a small one. ``O(R^2)`` fits: libraries of at most
-    ``MAX_PRUNED_LIBRARY`` reactions. Returns one history row per removal."""
+    equal ``A`` there); this picks a small one. ``O(R^2)`` fits (``fit``: the further arguments of
+    :func:`solve_stoichiometry`): libraries of at most ``MAX_PRUNED_LIBRARY`` reactions. Returns one
+    history row per removal."""
     if int(network.active.sum()) > MAX_PRUNED_LIBRARY:
         raise ConfigError(f"derivatives.prune: {int(network.active.sum())} candidate reactions, at most "
                           f"{MAX_PRUNED_LIBRARY} can be pruned; set prune = 0 or use fewer reactions")
     original = {k: v.clone() for k, v in network.state_dict().items()}
-    limit = max((1 + allowance) * solve_stoichiometry(network, y, rates, weight), PRUNE_FLOOR)
+    limit = max((1 + allowance) * solve_stoichiometry(network, y, rates, weight, **fit), PRUNE_FLOOR)
     history = []
     while int(network.active.sum()) > 1:
         best = None
         for j in torch.nonzero(network.active > 0).flatten().tolist():
             network.load_state_dict(original)
             network.active[j] = 0
-            residual = solve_stoichiometry(network, y, rates, weight)
+            residual = solve_stoichiometry(network, y, rates, weight, **fit)
             if residual <= limit and (best is None or residual < best[1]):
                 best = (j, residual)
         network.load_state_dict(original)
@@ -146,7 +126,7 @@ def prune_reactions(network: MassActionNetwork, y: torch.Tensor, rates: torch.Te
         original = {k: v.clone() for k, v in network.state_dict().items()}
         history.append({"step": len(history) + 1, "loss": best[1], "removed": best[0]})
     network.load_state_dict(original)
-    solve_stoichiometry(network, y, rates, weight)
+    solve_stoichiometry(network, y, rates, weight, **fit)
     return history
 
 
@@ -156,20 +136,39 @@ def mass_action_core(field) -> MassActionNetwork | None:
     return inner if isinstance(inner, MassActionNetwork) else None
 
 
+def target_jacobian(dataset, index: torch.Tensor) -> torch.Tensor:
+    """``df/dy`` ``(N, T, n, n)`` of the mechanism stored in ``dataset`` at the states of trajectories ``index``."""
+    mechanism = dataset_mechanism(dataset)
+    y = dataset.y[index]
+    with torch.no_grad():
+        return mechanism.jacobian(dataset.t[0], y.to(mechanism.stoichiometry.dtype)).to(y.dtype)
+
+
 def match_derivatives(field, dataset, index: torch.Tensor, y_scale: torch.Tensor, settings) -> list[dict]:
     """The derivative-matching stage on trajectories ``index``: for a mass-action network the
-    least-squares stoichiometry (:func:`solve_stoichiometry`), then optional pruning and a refit;
-    otherwise ``settings.epochs`` Adam steps on :func:`derivative_loss` (cosine learning rate from
-    ``settings.lr``), keeping the best state. Returns one ``{"step", "loss", "source"}`` per step."""
+    least-squares stoichiometry (:func:`solve_stoichiometry`; with ``settings.jacobian`` matching the
+    mechanism's Jacobian too, ``settings.signs`` and ``settings.threshold`` passed on), then optional
+    pruning and a refit; otherwise ``settings.epochs`` Adam steps on :func:`derivative_loss` (cosine
+    learning rate from ``settings.lr``), keeping the best state. Returns one ``{"step", "loss",
+    "source"}`` per step."""
     rates, used = target_rates(dataset, index, settings.source)
     y = dataset.y[index]
     weight = time_weight(dataset, y_scale).expand_as(y)
     network = mass_action_core(field)
+    fit = {"signs": settings.signs, "threshold": settings.threshold}
+    if network is None and (settings.jacobian or settings.signs or settings.threshold > 0):
+        raise ConfigError("derivatives.jacobian, signs and threshold apply to network.name = 'mass_action' only; "
+                          "remove them for this network")
+    if settings.jacobian and used != "mechanism":
+        raise ConfigError(f"{dataset.path}: derivatives.jacobian = true needs the Jacobian of the mechanism stored "
+                          "in the dataset, but the rates come from the data; set source = 'mechanism' or jacobian = false")
     if network is not None:
-        flat = (y.reshape(-1, y.shape[-1]), rates.reshape(-1, y.shape[-1]), weight.reshape(-1, y.shape[-1]))
-        history = [{"step": 0, "loss": solve_stoichiometry(network, *flat), "source": used}]
+        n = y.shape[-1]
+        flat = (y.reshape(-1, n), rates.reshape(-1, n), weight.reshape(-1, n))
+        jacobian = target_jacobian(dataset, index).reshape(-1, n, n) if settings.jacobian else None
+        history = [{"step": 0, "loss": solve_stoichiometry(network, *flat, jacobian, **fit), "source": used}]
         if settings.prune > 0:
-            history += prune_reactions(network, *flat, allowance=settings.prune)
+            history += prune_reactions(network, *flat, allowance=settings.prune, jacobian=jacobian, **fit)
         return history
     parameters = [p for p in field.parameters() if p.requires_grad]
     optimizer = torch.optim.Adam(parameters, lr=settings.lr)
