@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from scipy.optimize import lsq_linear
 
 from kinetix.networks import MassActionNetwork
 
@@ -88,6 +87,8 @@ def fit_columns(matrix: torch.Tensor, target: torch.Tensor, lower: torch.Tensor 
 def _least_squares(matrix: torch.Tensor, target: torch.Tensor, lower: torch.Tensor | None) -> torch.Tensor:
     if lower is None:
         return torch.linalg.lstsq(matrix, target.unsqueeze(-1), rcond=RCOND, driver="gelsd").solution[:, 0]
+    from scipy.optimize import lsq_linear  # on first use: scipy costs 0.35 s at start-up
+
     result = lsq_linear(matrix.cpu().numpy(), target.cpu().numpy(), bounds=(lower.cpu().numpy(), np.inf),
                         method="bvls", tol=BOUNDED_TOLERANCE)
     return torch.as_tensor(result.x, dtype=matrix.dtype, device=matrix.device)
