@@ -18,6 +18,10 @@ class ScaledMLP(nn.Module):
     relative precision (choose a small ``output_scale``: the rate below which precision is
     absolute).
 
+    ``input="asinh"`` feeds ``asinh((y - input_shift) / (input_floor * input_scale))`` instead of the
+    affine ``(y - input_shift) / input_scale``: a signed logarithm that resolves species across
+    decades and is defined at zero (linear below ``input_floor * input_scale``).
+
     ``depth`` hidden layers of ``width`` units with ``activation`` (GELU by default), linear
     output. Scales are buffers (saved with the model), shaped ``(n,)`` except the scalar
     ``time_scale``; the defaults (shift 0, scales 1) give a plain MLP. ``jacobian`` is analytic,
@@ -29,18 +33,23 @@ class ScaledMLP(nn.Module):
     autonomous = True
 
     def __init__(self, n_species: int, *, width: int = 5, depth: int = 6, activation: str = "gelu",
-                 output: str = "linear", input_shift=None, input_scale=None, output_scale=None,
-                 time_scale: float = 1.0, dtype: torch.dtype = torch.float64):
+                 output: str = "linear", input: str = "affine", input_floor: float = 1e-3, input_shift=None,
+                 input_scale=None, output_scale=None, time_scale: float = 1.0, dtype: torch.dtype = torch.float64):
         super().__init__()
         if activation not in ACTIVATIONS:
             raise ConfigError(f"unknown activation {activation!r}; choose from {', '.join(ACTIVATIONS)}")
         if output not in ("linear", "sinh"):
             raise ConfigError(f"unknown output {output!r}; choose 'linear' or 'sinh'")
         self.sinh_output = output == "sinh"
+        if input not in ("affine", "asinh"):
+            raise ConfigError(f"unknown input {input!r}; choose 'affine' or 'asinh'")
+        if not 0 < input_floor < float("inf"):
+            raise ConfigError(f"input_floor must be positive, got {input_floor}")
+        self.asinh_input = input == "asinh"
         if n_species < 1 or width < 1 or depth < 0:
             raise ConfigError(f"need n_species >= 1, width >= 1, depth >= 0; got {n_species}, {width}, {depth}")
         self.config = {"n_species": n_species, "width": width, "depth": depth, "activation": activation,
-                       "output": output}
+                       "output": output, "input": input, "input_floor": input_floor}
         self.activation = ACTIVATIONS[activation]
         sizes = [n_species] + [width] * depth + [n_species]
         self.layers = nn.ModuleList(nn.Linear(a, b, dtype=dtype) for a, b in zip(sizes[:-1], sizes[1:]))
@@ -53,6 +62,7 @@ class ScaledMLP(nn.Module):
 
         self.register_buffer("input_shift", vector(input_shift, 0.0))
         self.register_buffer("input_scale", vector(input_scale, 1.0))
+        self.input_unit = input_floor if self.asinh_input else 1.0  # y - input_shift in input_scale's units
         self.register_buffer("output_scale", vector(output_scale, 1.0))
         self.register_buffer("time_scale", torch.tensor(float(time_scale), dtype=dtype))
         if (self.input_scale <= 0).any() or self.time_scale <= 0:
@@ -68,23 +78,35 @@ class ScaledMLP(nn.Module):
             x = self.activation.value(F.linear(x, w, b))
         return F.linear(x, weight, bias)
 
+    def _normalised(self, y: torch.Tensor) -> torch.Tensor:
+        u = (y - self.input_shift) / (self.input_scale * self.input_unit)
+        return torch.asinh(u) if self.asinh_input else u
+
+    def _input_slope(self, y: torch.Tensor) -> torch.Tensor:
+        """``d x / d y`` ``(..., n)`` of the (diagonal) input normalisation."""
+        if not self.asinh_input:
+            return (1.0 / self.input_scale).expand_as(y)
+        unit = self.input_scale * self.input_unit
+        u = (y - self.input_shift) / unit
+        return 1.0 / (unit * torch.sqrt(1.0 + u * u))
+
     def forward(self, t, y: torch.Tensor) -> torch.Tensor:
-        z = self.network((y - self.input_shift) / self.input_scale)
+        z = self.network(self._normalised(y))
         if self.sinh_output:
             z = torch.sinh(z)
         return z * (self.output_scale / self.time_scale)
 
     def jacobian(self, t, y: torch.Tensor) -> torch.Tensor:
         """``d forward / d y`` shaped ``(..., n, n)``, by the chain rule through the layers."""
-        x = (y - self.input_shift) / self.input_scale
-        jac = None  # d x / d y, None meaning diag(1 / input_scale)
+        x, input_slope = self._normalised(y), self._input_slope(y).unsqueeze(-2)
+        jac = None  # d x / d y, None meaning diag(input_slope)
         *hidden, (last, _) = self._weights()
         for w, b in hidden:
             z = F.linear(x, w, b)
             slope = self.activation.derivative(z).unsqueeze(-1)
-            jac = slope * (w / self.input_scale if jac is None else w @ jac)
+            jac = slope * (w * input_slope if jac is None else w @ jac)
             x = self.activation.value(z)
-        out = (last / self.input_scale).expand(*y.shape[:-1], -1, -1) if jac is None else last @ jac
+        out = last * input_slope if jac is None else last @ jac
         scale = self.output_scale / self.time_scale
         if self.sinh_output:
             scale = scale * torch.cosh(F.linear(x, last, self.layers[-1].bias))
