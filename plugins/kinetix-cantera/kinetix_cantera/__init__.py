@@ -9,6 +9,7 @@
                                   fuel="CH4", oxidizer="O2:1, N2:3.76")
 """
 
+from .elements import ElementInvariants
 from .kinetics import Kinetics
 from .plugin import register_mechanisms, register_solvers
 from .reactor import ReactorMechanism
@@ -16,4 +17,4 @@ from .reference import CanteraSolver
 
 __version__ = "0.1.0"
 
-__all__ = ["CanteraSolver", "Kinetics", "ReactorMechanism", "register_mechanisms", "register_solvers"]
+__all__ = ["CanteraSolver", "ElementInvariants", "Kinetics", "ReactorMechanism", "register_mechanisms", "register_solvers"]

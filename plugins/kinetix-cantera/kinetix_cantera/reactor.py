@@ -6,6 +6,7 @@ import json
 import math
 import numbers
 import re
+from functools import cached_property
 from typing import Any, Mapping, NamedTuple, Sequence
 
 import cantera as ct
@@ -13,6 +14,7 @@ import torch
 from kinetix import ConfigError, Mechanism, MechanismError
 from kinetix.data.conditions import ConditionedBatch
 
+from .elements import ElementInvariants
 from .jacobian import ReactorJacobian
 from .kinetics import GAS_CONSTANT, Kinetics
 
@@ -215,6 +217,12 @@ class ReactorMechanism(Mechanism):
     @property
     def time_span(self) -> tuple[float, float]:
         return (0.0, float(self.settings["t_end"]))
+
+    @cached_property
+    def invariants(self) -> ElementInvariants:
+        """The element amounts per unit mass, ``C`` ``(m, K+1)`` with ``C dy/dt = 0`` (see
+        :mod:`kinetix_cantera.elements`)."""
+        return ElementInvariants.of_definition(self.kinetics.yaml)
 
     def state(self, y: torch.Tensor) -> ReactorState:
         """The :class:`ReactorState` of ``y`` ``(..., K+1)`` (``(..., N, K+1)`` for a batch of ``N``)."""

@@ -8,7 +8,7 @@ import inspect
 
 import torch
 
-from kinetix.errors import ConfigError
+from kinetix.errors import ConfigError, MechanismError
 from kinetix.plugins import get_catalog
 from kinetix.surrogate import build_network
 
@@ -18,15 +18,41 @@ MLP_KEYS = ("width", "depth", "activation", "output")
 
 
 def invariants(dataset) -> torch.Tensor:
-    """Conserved linear combinations ``(m, n)`` of the mass-action mechanism stored in ``dataset``."""
+    """Conserved linear combinations ``(m, n)`` of the dataset's states: the invariants of its
+    mass-action mechanism, or the element amounts per unit mass of a ``cantera:`` reactor."""
+    if str(dataset.metadata.get("mechanism", "")).startswith("cantera:"):
+        return _element_amounts(dataset)
     mechanism = dataset_mechanism(dataset)
     if mechanism is None:
         raise ConfigError(f"{dataset.path}: network.conserve = 'mechanism' needs a dataset that holds its mass-action "
-                          "mechanism's definition (kinetix generate writes it); use conserve = 'none'")
+                          "or cantera: mechanism's definition (kinetix generate writes it); use conserve = 'none'")
     matrix = mechanism.invariants.tensor(mechanism.stoichiometry.dtype)
     if len(matrix) == 0:
         raise ConfigError(f"{dataset.path}: the mechanism conserves no linear combination of its species; "
                           "use network.conserve = 'none'")
+    return matrix
+
+
+def element_invariants(where: str):
+    """:class:`kinetix_cantera.ElementInvariants`, or a clear error for ``where`` (a file) without the plugin."""
+    try:
+        from kinetix_cantera import ElementInvariants
+    except ImportError:
+        raise ConfigError(f"{where}: the element amounts of a cantera: mechanism need the kinetix-cantera plugin; "
+                          "install it (pip install -e plugins/kinetix-cantera)") from None
+    return ElementInvariants
+
+
+def _element_amounts(dataset) -> torch.Tensor:
+    """``(m, 1 + K)`` element amounts per unit mass of the ``cantera:`` reactor stored in ``dataset``."""
+    try:
+        definition = dataset.metadata.get("mechanism_definition", "")
+        matrix = element_invariants(str(dataset.path)).of_definition(definition).tensor()
+    except MechanismError as error:
+        raise ConfigError(f"{dataset.path}: mechanism_definition: {error}; use network.conserve = 'none'") from None
+    if matrix.shape[1] != len(dataset.species):
+        raise ConfigError(f"{dataset.path}: the element amounts cover [T, {matrix.shape[1] - 1} species] but the states "
+                          f"have {len(dataset.species)} components; use network.conserve = 'none'")
     return matrix
 
 
