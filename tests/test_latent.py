@@ -13,7 +13,8 @@ from kinetix.errors import ConfigError
 from kinetix.export import reaction_step
 from kinetix.surrogate import Surrogate
 from kinetix_trainers.latent import LatentTrainer, element_matrix
-from kinetix_trainers.latent_network import LatentODE, project_onto_elements
+from kinetix.networks.conserved import project
+from kinetix_trainers.latent_network import LatentODE
 
 SPECIES = ("T", "H2", "O2", "H2O", "N2")
 
@@ -24,7 +25,7 @@ def test_projection_is_the_weighted_least_change():
     weights = torch.rand(5, generator=generator, dtype=torch.float64) + 0.1
     y = torch.rand(3, 5, generator=generator, dtype=torch.float64)
     target = torch.rand(3, 2, generator=generator, dtype=torch.float64)
-    got = project_onto_elements(y, target, elements, weights).numpy()
+    got = project(y, elements, weights, target).numpy()
     for i in range(3):  # min |W^-1 (x - y)|^2 s.t. E x = b, as one KKT system
         kkt = np.block([[np.diag(weights.numpy() ** -2), elements.numpy().T], [elements.numpy(), np.zeros((2, 2))]])
         rhs = np.concatenate([np.diag(weights.numpy() ** -2) @ y[i].numpy(), target[i].numpy()])

@@ -8,19 +8,24 @@ from torch import nn
 from ..errors import ConfigError
 
 
-def projection(invariants: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-    """``P = I - D C^T (C D C^T)^-1 C`` ``(n, n)`` with ``D = diag(weights**2)``: ``C P = 0`` for the
-    invariants ``C`` ``(m, n)``, and ``P`` moves each species in proportion to ``weights`` (``y_scale``),
-    so a species with a small scale is barely corrected."""
-    d = weights**2
-    cd = invariants * d
-    return torch.eye(len(weights), dtype=weights.dtype) - cd.T @ torch.linalg.solve(cd @ invariants.T, invariants)
+def project(x: torch.Tensor, invariants: torch.Tensor, weights: torch.Tensor, target: torch.Tensor | None = None) -> torch.Tensor:
+    """``x`` ``(..., n)`` moved least, in the metric ``diag(weights)^-2``, onto ``C x = target``
+    (``target`` ``(..., m)``, default 0) for the invariants ``C`` ``(m, n)``:
+    ``x - D C^T (C D C^T)^-1 (C x - target)`` with ``D = diag(weights**2)``, so each component moves
+    in proportion to its squared weight (``y_scale``): one with a small scale is barely corrected.
+    With ``target`` 0 this is ``P x`` for the projection ``P = I - D C^T (C D C^T)^-1 C`` (``C P = 0``)."""
+    scaled = invariants * weights**2                                               # C D  (m, n)
+    residual = x @ invariants.transpose(0, 1)                                      # (..., m)
+    if target is not None:
+        residual = residual - target
+    multiplier = torch.linalg.solve(scaled @ invariants.transpose(0, 1), residual.unsqueeze(-1)).squeeze(-1)
+    return x - multiplier @ scaled
 
 
 class ConservedField(nn.Module):
     """``dy/dt = P f(y)`` for the field ``f`` of network ``inner`` (``{"name", "config"}`` in the
     registry), so that ``C y`` stays constant for every row of ``invariants`` ``C`` ``(m, n)`` along
-    any trajectory (up to the solver's round-off). ``weights`` ``(n,)``: see :func:`projection`.
+    any trajectory (up to the solver's round-off). ``weights`` ``(n,)``: see :func:`project`.
 
     Other keywords (the trainer's scales) go to the inner network. Shapes: ``y`` ``(..., n)``.
     """
@@ -43,7 +48,8 @@ class ConservedField(nn.Module):
         if torch.linalg.matrix_rank(matrix) < matrix.shape[0]:
             raise ConfigError("conserved: the invariants are linearly dependent; give independent rows")
         self.config = {"inner": inner, "invariants": matrix.tolist(), "weights": weight.tolist()}
-        self.register_buffer("projection", projection(matrix, weight))
+        # rows of project(I) are P e_i, so it is P^T
+        self.register_buffer("projection", project(torch.eye(len(weight), dtype=dtype), matrix, weight).T.contiguous())
 
     def forward(self, t, y: torch.Tensor) -> torch.Tensor:
         return self.inner(t, y) @ self.projection.T

@@ -35,6 +35,7 @@ from kinetix.reaction_step import EXPLICIT, ReactionStep
 from kinetix.surrogate import Surrogate
 from kinetix.training import Trainer
 
+from .fields import element_invariants
 from .latent_network import LatentODE
 from .plots import plot_history, plot_trajectories
 from .trainer import history_csv
@@ -96,16 +97,12 @@ def parse_latent_config(config: dict | None) -> LatentConfig:
 
 def element_matrix(mechanism: str | None, species) -> list[list[float]]:
     """``(n_elements, K)`` moles of each element per kg of each species of a ``cantera:`` mechanism
-    (elements absent from every species dropped); ``[]`` for other mechanisms."""
+    (elements absent from every species dropped, rows independent); ``[]`` for other mechanisms."""
     if not mechanism or not str(mechanism).startswith("cantera:"):
         return []
-    import cantera as ct
-
     name = str(mechanism).removeprefix("cantera:")
-    gas = ct.Solution(name if name.endswith((".yaml", ".yml")) else f"{name}.yaml")
-    rows = [[float(gas.n_atoms(name, element) / gas.molecular_weights[gas.species_index(name)]) for name in species]
-            for element in gas.element_names]
-    return [row for row in rows if any(row)]
+    source = name if name.endswith((".yaml", ".yml")) else f"{name}.yaml"
+    return [list(row) for row in element_invariants(mechanism).of(source, species).amounts]
 
 
 def pressure_states(dataset) -> tuple[torch.Tensor, torch.Tensor, tuple[str, ...]]:

@@ -20,6 +20,7 @@ from torch import nn
 
 from kinetix.errors import ConfigError
 from kinetix.networks import ACTIVATIONS, ScaledMLP
+from kinetix.networks.conserved import project
 
 
 # The field sees its (normalised) latent input clamped to this bound: a trial step far outside the
@@ -40,17 +41,6 @@ class _MLP(nn.Module):
         for layer in self.layers[:-1]:
             x = self.activation(layer(x))
         return self.layers[-1](x)
-
-
-def project_onto_elements(y: torch.Tensor, target: torch.Tensor, elements: torch.Tensor,
-                          weights: torch.Tensor) -> torch.Tensor:
-    """Mass fractions ``y`` ``(..., K)`` moved least (in the metric ``diag(weights)^-2``) onto
-    ``elements @ y = target`` (``target`` ``(..., n_elements)``, ``elements`` ``(n_elements, K)``)."""
-    scaled = elements * weights.pow(2)                                      # E W^2
-    gram = scaled @ elements.transpose(0, 1)                                 # E W^2 E^T
-    residual = y @ elements.transpose(0, 1) - target                        # (..., n_elements)
-    multiplier = torch.linalg.solve(gram, residual.unsqueeze(-1)).squeeze(-1)
-    return y - multiplier @ scaled
 
 
 class LatentODE(nn.Module):
@@ -118,7 +108,7 @@ class LatentODE(nn.Module):
         n_elements = self.elements.shape[0]
         temperature, y = raw[..., :1], raw[..., 1:]
         if n_elements:
-            y = project_onto_elements(y, c[..., :n_elements], self.elements, self.state_scale[1:1 + self.n_species])
+            y = project(y, self.elements, self.state_scale[1:1 + self.n_species], c[..., :n_elements])
         parts = [temperature, y]
         if self.pressure:
             parts.append(torch.exp(c[..., -1:]))
