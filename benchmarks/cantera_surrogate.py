@@ -12,6 +12,8 @@ Speed: the surrogate integrates every held-out initial state in one batched solv
 (rtol 1e-6, atol 1e-12). With ``--throughput N``, the same for N conditions drawn uniformly over the
 held-out T0 and log-uniformly over its phi range (seed 2), to the held-out output times (no
 reference delays for them: their accuracy is that of the held-out rows at the same rtol).
+Also the final temperature error and the drift of the element amounts per unit mass (the reactor's
+exact invariants) along the surrogate's held-out trajectories.
 Writes ``DIR/surrogate-heldout.png`` and ``DIR/surrogate-heldout.json``.
 """
 
@@ -87,6 +89,17 @@ def sampled_states(data, count: int) -> torch.Tensor:
                                  for T, r in zip(temperatures, ratios)]).y0
 
 
+def element_drift(mechanism, y0: torch.Tensor, pred: torch.Tensor) -> dict[str, float]:
+    """Per element: the largest ``|C_e y(t) - C_e y0|`` over conditions and times ``pred`` ``(N, T, n)``,
+    relative to the largest initial amount ``C_e y0`` (absolute [kmol/kg] where no condition has any)."""
+    invariants = mechanism.invariants
+    matrix = invariants.tensor(pred.dtype)
+    start = y0 @ matrix.T                                                          # (N, m)
+    change = ((pred @ matrix.T) - start[:, None]).abs().amax(dim=(0, 1))            # (m,)
+    scale = start.abs().amax(dim=0)
+    return {element: float(d / s if s > 0 else d) for element, d, s in zip(invariants.elements, change, scale)}
+
+
 def simulate(surrogate, y0, t, rtol, compile_):
     """The surrogate's states ``(N, T, n)``, on one CPU thread (as Cantera), optionally compiled."""
     options = {"threads": 1, **({"compile": True} if compile_ else {})}
@@ -145,6 +158,7 @@ def main() -> None:
           f"{len(data.t)} output times)\n", flush=True)
 
     field = LearnedField(surrogate, float(data.t[-1]))
+    mech = kinetix.load_mechanism(f"cantera:{source}")
     search = log_times(float(data.t[0]), float(data.t[-1]), 50)
     results = {"rtol": {}}
     rows = []
@@ -174,6 +188,9 @@ def main() -> None:
             "ignition_delay": ours.tolist(), "relative_error": (ours / delays - 1).tolist(),
             "scaled_mae_per_species": dict(zip(data.species, scaled.tolist())),
             "max_abs_error_T": float((pred[..., 0] - data.y[..., 0]).abs().max()),
+            "final_T_error": {"mean": float((pred[:, -1, 0] - data.y[:, -1, 0]).abs().mean()),
+                              "max": float((pred[:, -1, 0] - data.y[:, -1, 0]).abs().max())},
+            "element_drift": element_drift(mech, data.y0, pred),
         }
     columns = ["integrator", "rtol", "time ms", "ms per condition", "speed-up vs Cantera",
                "max ignition-delay error %", "mean %"]
@@ -208,6 +225,10 @@ def main() -> None:
     print("scaled MAE per component (error / max |y| of the training data, mean over conditions and times):\n")
     print(table([{"component": k, "scaled MAE": v} for k, v in species.items()], ["component", "scaled MAE"]), "\n")
     print(f"largest |T error|: {results['rtol'][best]['max_abs_error_T']:.1f} K")
+    final = results["rtol"][best]["final_T_error"]
+    print(f"final |T error|: mean {final['mean']:.2f} K, max {final['max']:.2f} K")
+    print("element drift along the held-out trajectories (largest change / largest initial amount):",
+          ", ".join(f"{e} {d:.1e}" for e, d in results["rtol"][best]["element_drift"].items()))
 
     pred = simulate(surrogate, data.y0, data.t, float(best), False).numpy()
     order = np.argsort(delays)
