@@ -36,6 +36,17 @@ class _Method(nn.Module):
         return getattr(self.module, self.name)(x)
 
 
+class _Combine(nn.Module):
+    """``forward(y, before, after) = module.combine(y, before, after)`` as a traceable module."""
+
+    def __init__(self, module: nn.Module):
+        super().__init__()
+        self.module = module
+
+    def forward(self, y: torch.Tensor, before: torch.Tensor, after: torch.Tensor) -> torch.Tensor:
+        return self.module.combine(y, before, after)
+
+
 def reaction_step(surrogate: Surrogate, *, method: str | None = None, rtol: float | None = None,
                   atol=None, max_steps: int = 1000) -> ReactionStep:
     """The surrogate's reaction step as an eager module (the reference the artifact reproduces).
@@ -52,7 +63,8 @@ def reaction_step(surrogate: Surrogate, *, method: str | None = None, rtol: floa
     atol = torch.as_tensor(options["atol"] if atol is None else atol, dtype=torch.float64).expand(width).clone()
     encoder = _Method(field, "encode") if latent else nn.Identity()
     decoder = _Method(field, "decode") if latent else nn.Identity()
-    return ReactionStep(encoder, field, decoder, method, rtol, atol, max_steps)
+    combine = _Combine(field) if hasattr(field, "combine") else None
+    return ReactionStep(encoder, field, decoder, method, rtol, atol, max_steps, combine)
 
 
 def script_reaction_step(step: ReactionStep, example: torch.Tensor) -> torch.jit.ScriptModule:
@@ -73,8 +85,12 @@ def script_reaction_step(step: ReactionStep, example: torch.Tensor) -> torch.jit
                                 else torch.jit.trace(module, argument, check_trace=False))
             traced["field"] = torch.jit.trace_module(step.field, {"forward": (t, z), "jacobian": (t, z)},
                                                      check_trace=False)
+            combine = None
+            if isinstance(step.combine, _Combine):
+                decoded = step.decoder(z)
+                combine = torch.jit.trace(step.combine, (example, decoded, decoded), check_trace=False)
             scripted = ReactionStep(traced["encoder"], traced["field"], traced["decoder"], step.method, step.rtol,
-                                    step.atol, step.max_steps)
+                                    step.atol, step.max_steps, combine)
             return torch.jit.script(scripted.eval())
 
 

@@ -2,7 +2,8 @@
 
 :class:`ReactionStep` maps ``(y (N, n), dt (N,) or ())`` to the states after ``dt``: it integrates
 the surrogate's autonomous field with per-member adaptive steps. A reduced surrogate encodes ``y``
-to ``z``, integrates ``z`` to ``z'`` and returns ``y + decode(z') - decode(z)``: the change its
+to ``z``, integrates ``z`` to ``z'`` and returns ``y + decode(z') - decode(z)`` (or the surrogate's own
+``combine`` of the three): the change its
 latent dynamics predict, so that the reconstruction error ``decode(encode(y)) - y`` cancels, and a
 change that keeps the invariants (element amounts, pressure) keeps those of ``y`` exactly. It is written in plain tensor operations with a bounded loop, so the same
 module runs eagerly in Python and, compiled with TorchScript, from C++ (:mod:`kinetix.export`).
@@ -59,6 +60,13 @@ def method_coefficients(method: str) -> dict:
     raise SolverError(f"no reaction-step integrator {method!r}; choose from {', '.join([*EXPLICIT, *TABLEAUS])}")
 
 
+class Increment(nn.Module):
+    """``forward(y, before, after) = y + (after - before)``: a state moved by a decoded change."""
+
+    def forward(self, y: torch.Tensor, before: torch.Tensor, after: torch.Tensor) -> torch.Tensor:
+        return y + (after - before)
+
+
 class ReactionStep(nn.Module):
     """``forward(y, dt)``: states ``(N, n)`` after ``dt`` [s] (``(N,)`` or a scalar tensor).
 
@@ -70,16 +78,19 @@ class ReactionStep(nn.Module):
         method: a name of :data:`EXPLICIT` or of ``kinetix.solvers.tableaus.TABLEAUS``.
         rtol: relative tolerance; atol: absolute tolerance per latent component ``(m,)``.
         max_steps: attempts per call before a member is given up (NaN).
+        combine: ``combine(y, before, after)``, the state ``y`` moved by the decoded change (default
+            :class:`Increment`; a surrogate may keep more of ``y`` exactly, e.g. its enthalpy).
     """
 
     a: List[List[float]]
     c: List[List[float]]
 
     def __init__(self, encoder: nn.Module, field: nn.Module, decoder: nn.Module, method: str, rtol: float,
-                 atol, max_steps: int = 1000):
+                 atol, max_steps: int = 1000, combine: nn.Module | None = None):
         super().__init__()
         coefficients = method_coefficients(method)
         self.encoder, self.field, self.decoder = encoder, field, decoder
+        self.combine = Increment() if combine is None else combine
         self.increment: bool = not isinstance(encoder, nn.Identity)
         self.method = method
         self.rosenbrock = coefficients["kind"] == "rosenbrock"
@@ -142,7 +153,7 @@ class ReactionStep(nn.Module):
     def forward(self, y: torch.Tensor, dt: torch.Tensor) -> torch.Tensor:
         z = self.encoder(y)
         if self.increment:
-            return y + (self.decoder(self.integrate(z, dt)) - self.decoder(z))
+            return self.combine(y, self.decoder(z), self.decoder(self.integrate(z, dt)))
         return self.integrate(z, dt)
 
     def integrate(self, z: torch.Tensor, dt: torch.Tensor) -> torch.Tensor:

@@ -42,8 +42,22 @@ def latent_surrogate() -> Surrogate:
                      ("T", "A", "B", "C", "P"), info)
 
 
+def progress_surrogate() -> Surrogate:
+    """A random progress-variable surrogate of H2/air on h2o2.yaml (states [T, Y_1..Y_10, P])."""
+    from training.test_progress import SPECIES, random_model, unburnt
+
+    field = random_model(seed=8)
+    info = {"y0": unburnt(1.0, 1100.0, 5e5), "t": [1.0], "kind": "progress",
+            "solver": {"method": "rodas3p", "rtol": 1e-8, "atol": 1e-10}}
+    return Surrogate(field, {"name": "progress", "config": field.config}, ("T", *SPECIES, "P"), info)
+
+
 def states(surrogate: Surrogate, count: int, seed: int = 2) -> torch.Tensor:
     y0 = torch.tensor(surrogate.info["y0"], dtype=torch.float64)
+    if surrogate.info.get("kind") == "progress":  # part way through ignitions: a progress variable > 0
+        from training.test_progress import burning_states
+
+        return burning_states(count, seed)
     spread = 1 + 0.2 * torch.rand(count, len(y0), generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
     return y0 * spread
 
@@ -110,7 +124,7 @@ print(json.dumps({"y": step(y, torch.tensor(0.5, dtype=torch.float64)).tolist(),
 """
 
 
-@pytest.mark.parametrize("make", [full_state_surrogate, latent_surrogate])
+@pytest.mark.parametrize("make", [full_state_surrogate, latent_surrogate, progress_surrogate])
 def test_artifact_loads_without_kinetix(make, tmp_path):
     surrogate = make()
     out = _export(surrogate, tmp_path, make.__name__)
@@ -154,7 +168,7 @@ def cpp_program(tmp_path_factory, request):
     return binary
 
 
-@pytest.mark.parametrize("make", [full_state_surrogate, latent_surrogate])
+@pytest.mark.parametrize("make", [full_state_surrogate, latent_surrogate, progress_surrogate])
 def test_cpp_reproduces_python(make, cpp_program, tmp_path):
     surrogate = make()
     artifact = _export(surrogate, tmp_path, make.__name__)

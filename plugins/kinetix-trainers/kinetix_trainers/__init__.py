@@ -3,13 +3,17 @@
 - ``stiff``: the stiff neural-ODE recipe (scaled network, per-species loss, stiff solver);
 - ``plain``: a vanilla neural ODE (explicit solver, no scaling), for comparison;
 - ``latent``: a reduced surrogate, encoder + latent neural ODE + element-conserving decoder
-  (network ``latent``).
+  (network ``latent``);
+- ``progress``: a progress-variable surrogate of constant-pressure ignition, one learned latent
+  variable and exact invariants (network ``progress``).
 """
 
 import kinetix
 
 from .latent import LatentTrainer
 from .latent_network import LatentODE
+from .progress import ProgressTrainer
+from .progress_network import ProgressODE
 from .config import LossConfig, NetworkConfig, SolverConfig, TrainConfig, parse_config
 from .trainer import StiffTrainer
 
@@ -32,6 +36,7 @@ class PlainTrainer(StiffTrainer):
 @kinetix.hookimpl
 def register_networks(register):
     register("latent", LatentODE, description="encoder, latent neural ODE and element-conserving decoder")
+    register("progress", ProgressODE, description="progress variable of ignition: exact invariants, learned rate and decoder")
 
 
 @kinetix.hookimpl
@@ -39,6 +44,7 @@ def register_trainers(register):
     register("stiff", StiffTrainer, description="stiff neural ODE: scaled network, per-species loss, stiff solver")
     register("plain", PlainTrainer, description="vanilla neural ODE: explicit solver, no scaling (baseline)")
     register("latent", LatentTrainer, description="reduced surrogate: encoder, latent neural ODE, element-conserving decoder")
+    register("progress", ProgressTrainer, description="progress-variable surrogate of constant-pressure ignition, fitted to exact rates")
 
 
-__all__ = ["LatentODE", "LatentTrainer", "PlainTrainer", "StiffTrainer", "TrainConfig", "parse_config"]
+__all__ = ["LatentODE", "LatentTrainer", "PlainTrainer", "ProgressODE", "ProgressTrainer", "StiffTrainer", "TrainConfig", "parse_config"]

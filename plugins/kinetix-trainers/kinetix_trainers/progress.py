@@ -1,0 +1,375 @@
+"""The ``progress`` trainer: a progress-variable surrogate (:class:`ProgressODE`) fitted without a solver.
+
+Data: constant-pressure ignitions of a ``cantera:`` mechanism (NASA-7 thermo) with ``conditions/P``.
+Every state of the data is encoded exactly (:mod:`.progress_network`); the training points are
+``points_per_trajectory`` states per trajectory spread evenly in ``s = ln(c + floor)``, plus as many at
+log-uniform times. Then:
+
+1. rate: ``ln(ds/dt)``, with ``ds/dt = (dc/dt) / (c + floor)`` from the mechanism's exact right-hand
+   side at those states, regressed by the rate MLP (mean squared error, Adam, one-cycle schedule) on
+   the states before the progress reaches ``equilibrium_fraction`` of its final value;
+2. optionally ``delay_epochs`` more with a second loss: the squared log error of the ignition delay of
+   every training condition, ``tau = integral ds / (ds/dt)`` from the initial state to the data's
+   progress at ignition (trapezoids on ``quadrature_points`` values of ``s``);
+0. equilibrium: the log progress at equilibrium ``s_end`` (the data's last ``s``) regressed on the invariants;
+3. decoder: ``[T, Y]`` regressed on all training points (scaled mean squared error);
+4. integrator: every candidate of ``methods`` integrates the validation trajectories at ``rtol``; the
+   fastest whose scaled temperature error is within 2 % of the best is the surrogate's solver.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import resource
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+import kinetix
+from kinetix.data.atomic import refuse_existing
+from kinetix.errors import ConfigError
+from kinetix.surrogate import Surrogate
+from kinetix.training import Trainer
+
+from .latent import pressure_states
+from .progress_network import ProgressODE
+from .trainer import history_csv
+
+HISTORY_FIELDS = ("step", "stage", "loss", "seconds")
+EVALUATION_TIMES = 200  # output times (evenly among the data's) on which integrators are compared
+
+
+@dataclass(frozen=True)
+class ProgressConfig:
+    trainer: str = "progress"
+    seed: int = 0
+    progress: tuple = ("H2O", "HO2", "H2O2")   # species whose mass fractions sum to the progress variable
+    floor: float = 1e-12
+    width: int = 64
+    depth: int = 3
+    activation: str = "gelu"
+    points_per_trajectory: int = 250
+    equilibrium_fraction: float = 0.99
+    rate_epochs: int = 5000            # Adam steps of the rate regression
+    delay_epochs: int = 0              # then Adam steps with the ignition-delay loss as well
+    delay_weight: float = 10.0
+    quadrature_points: int = 400
+    decoder_epochs: int = 3000
+    end_epochs: int = 1000
+    batch_size: int = 4096
+    lr: float = 3e-3
+    validation_fraction: float = 0.125
+    methods: tuple = ("rodas3p", "rodas5p")
+    rtol: float = 1e-6
+    atol: float = 1e-9
+
+    def as_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def parse_progress_config(config: dict | None) -> ProgressConfig:
+    """A :class:`ProgressConfig` from a flat TOML dict; unknown keys and bad values are errors."""
+    config = dict(config or {})
+    known = {f.name for f in dataclasses.fields(ProgressConfig)}
+    unknown = sorted(set(config) - known)
+    if unknown:
+        raise ConfigError(f"progress trainer: unknown setting(s) {unknown}; known: {sorted(known)}")
+    for key in ("progress", "methods"):
+        if key in config:
+            config[key] = tuple(config[key])
+    parsed = ProgressConfig(**config)
+    if min(parsed.width, parsed.depth, parsed.points_per_trajectory, parsed.batch_size, parsed.quadrature_points) < 1:
+        raise ConfigError("progress trainer: width, depth, points_per_trajectory, batch_size and quadrature_points "
+                          "must be >= 1")
+    if not 0 < parsed.equilibrium_fraction <= 1 or parsed.floor <= 0:
+        raise ConfigError("progress trainer: need 0 < equilibrium_fraction <= 1 and floor > 0")
+    if not parsed.progress or not parsed.methods:
+        raise ConfigError("progress trainer: progress and methods must each name at least one entry")
+    return parsed
+
+
+def mechanism_description(dataset, progress_species) -> dict:
+    """The fixed (not learned) parts of :class:`ProgressODE` for ``dataset``'s ``cantera:`` mechanism."""
+    mechanism = str(dataset.metadata.get("mechanism") or "")
+    if not mechanism.startswith("cantera:") or "P" not in dataset.conditions or "density" in dataset.conditions:
+        raise ConfigError(f"{dataset.path}: the progress trainer needs constant-pressure ignitions of a cantera: "
+                          "mechanism (conditions P); generate them with kinetix generate cantera:<file> --conditions ...")
+    ranges = (dataset.y[..., 1:].amax((0, 1)) - dataset.y[..., 1:].amin((0, 1))).to(torch.float64)
+    return network_config(mechanism.removeprefix("cantera:"), list(dataset.species[1:]),
+                          dataset.y0[:, 1:].to(torch.float64), ranges, progress_species, where=str(dataset.path))
+
+
+def network_config(name: str, species: list[str], y0: torch.Tensor, ranges: torch.Tensor, progress_species,
+                   where: str = "") -> dict:
+    """:class:`ProgressODE` arguments for Cantera mechanism ``name`` (``h2o2`` or a YAML file) whose data
+    has species ``species``, unburnt initial mass fractions ``y0`` ``(N, K)`` and mass-fraction ranges ``(K,)``."""
+    import cantera as ct
+
+    gas = ct.Solution(name if name.endswith((".yaml", ".yml")) else f"{name}.yaml")
+    if species != gas.species_names:
+        raise ConfigError(f"{where}: its species {species} are not those of {name} {gas.species_names}")
+    missing = sorted(set(progress_species) - set(species))
+    if missing:
+        raise ConfigError(f"progress trainer: progress species {missing} are not in {name}; choose from {species}")
+    low, high, mid = [], [], []
+    for sp in gas.species():
+        if not isinstance(sp.thermo, ct.NasaPoly2):
+            raise ConfigError(f"{name}: species {sp.name} has {type(sp.thermo).__name__} thermo; the progress "
+                              "surrogate supports NASA-7 polynomials only")
+        c = [float(x) for x in sp.thermo.coeffs]
+        mid.append(c[0])
+        high.append(c[1:8])
+        low.append(c[8:15])
+    weights = torch.tensor(gas.molecular_weights, dtype=torch.float64)
+    elements = torch.tensor([[gas.n_atoms(s, e) for s in species] for e in gas.element_names],
+                            dtype=torch.float64) / weights
+    unburnt = (y0 > 0).any(0)
+    present = (y0 @ elements.T > 0).any(0)                      # elements the data holds
+    unburnt_map = torch.zeros(len(elements), len(species), dtype=torch.float64)
+    unburnt_map[:, unburnt] = torch.linalg.pinv(elements[:, unburnt]).T
+    if not torch.allclose((y0 @ elements.T) @ unburnt_map, y0, atol=1e-12):
+        raise ConfigError(f"{where}: the initial states are not mixtures that their element amounts fix "
+                          f"(unburnt species {[s for s, u in zip(species, unburnt) if u]}); the progress "
+                          "surrogate needs unburnt initial mixtures")
+    indices = [i for i, p in enumerate(present.tolist()) if p]
+    # the projection moves the unburnt species (and those absent from the data) freely, the others barely
+    y_weight = torch.where(unburnt | (ranges == 0), torch.ones_like(ranges), 1e-3 * ranges.clamp(min=1e-12))
+    return {"molecular_weights": weights.tolist(), "nasa_low": low, "nasa_high": high, "nasa_mid": mid,
+            "elements": elements.tolist(), "unburnt_map": unburnt_map.tolist(),
+            "progress": [1.0 if s in progress_species else 0.0 for s in species],
+            "ratio_elements": indices[1:], "ratio_reference": indices[0], "y_weight": y_weight.tolist()}
+
+
+def progress_rates(dataset, states: torch.Tensor, pressures: torch.Tensor, progress: torch.Tensor) -> torch.Tensor:
+    """``dc/dt`` [1/s] ``(N,)`` of states ``[T, Y, P]`` ``(N, 2 + K)`` from the mechanism's right-hand side."""
+    mechanism = kinetix.load_mechanism(str(dataset.metadata["mechanism"]).removesuffix(".yaml") + ".yaml")
+    mechanism.pressure = pressures
+    with torch.no_grad():
+        return mechanism.rhs(torch.zeros(()), states[:, :-1])[:, 1:] @ progress
+
+
+class ProgressTrainer(Trainer):
+    """See the module docstring; ``config``: a flat dict (TOML) of :class:`ProgressConfig` fields."""
+
+    name = "progress"
+
+    def __init__(self, config: dict | None = None):
+        self.config = parse_progress_config(config)
+
+    def train(self, dataset, out, *, resume=False, force=False, progress=True) -> Surrogate:
+        if resume:
+            raise ConfigError("the progress trainer keeps no checkpoints; train afresh (--force) instead of --resume")
+        out = Path(out)
+        refuse_existing(out, force)
+        for name in ("history.csv", "config.json"):
+            (out / name).unlink(missing_ok=True)
+        if (out / "surrogate").is_dir():
+            shutil.rmtree(out / "surrogate")
+        out.mkdir(parents=True, exist_ok=True)
+        return _ProgressRun(self, dataset, out, progress).run()
+
+
+class _ProgressRun:
+    def __init__(self, trainer: ProgressTrainer, dataset, out: Path, progress: bool):
+        self.trainer, self.config, self.dataset, self.out, self.verbose = trainer, trainer.config, dataset, out, progress
+        config = self.config
+        torch.manual_seed(config.seed)
+        self.generator = torch.Generator().manual_seed(config.seed + 1)
+        description = mechanism_description(dataset, config.progress)
+        y0, y, self.names = pressure_states(dataset)
+        self.times = torch.cat([dataset.t.new_tensor([dataset.t0]), dataset.t]).to(torch.float64)
+        self.states = torch.cat([y0[:, None], y], dim=1).to(torch.float64)            # (N, T + 1, 2 + K)
+        order = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(config.seed + 2))
+        n_val = max(1, int(config.validation_fraction * len(dataset))) if len(dataset) > 1 else 0
+        self.val_index, self.train_index = order[:n_val].sort().values, order[n_val:].sort().values
+        self.network = {"name": "progress", "config": {"n_state": len(self.names), **description, "floor": config.floor,
+                                                        "width": config.width, "depth": config.depth,
+                                                        "activation": config.activation}}
+        self.model = ProgressODE(**self.network["config"])
+        self.history: list[dict] = []
+        self.began = time.perf_counter()
+
+    def log(self, stage: str, step: int, loss: float) -> None:
+        self.history.append({"step": step, "stage": stage, "loss": loss,
+                             "seconds": round(time.perf_counter() - self.began, 3)})
+        if self.verbose and (step % 500 == 0):
+            print(f"{stage} {step}: loss {loss:.3e}", flush=True)
+
+    def points(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Training states ``(M, 2 + K)``, their fraction of the final progress ``(M,)``, ``dc/dt`` ``(M,)`` and
+        their trajectory's final ``s`` ``(M,)``."""
+        config, model = self.config, self.model
+        rng = np.random.default_rng(config.seed)
+        times = self.times.numpy()
+        chosen, fractions, ends = [], [], []
+        for n in self.train_index.tolist():
+            s = model.log_progress(self.states[n]).numpy()
+            even = np.searchsorted(np.maximum.accumulate(s), np.linspace(s[1], s[-1], config.points_per_trajectory))
+            spread = np.searchsorted(times, np.exp(rng.uniform(np.log(times[1]), np.log(times[-1]),
+                                                                config.points_per_trajectory // 4)))
+            index = torch.as_tensor(np.unique(np.concatenate([[0], np.clip(np.concatenate([even, spread]), 1,
+                                                                                           len(s) - 1)])))
+            chosen.append(self.states[n, index])
+            c = self.states[n, index, 1:-1] @ model.progress
+            fractions.append(c / (self.states[n, -1, 1:-1] @ model.progress))
+            ends.append(torch.full_like(c, float(s[-1])))
+        states = torch.cat(chosen)
+        rates = progress_rates(self.dataset, states, states[:, -1], model.progress)
+        return states, torch.cat(fractions), rates, torch.cat(ends)
+
+    def fit(self, stage: str, parameters, steps: int, loss_of) -> None:
+        optimizer = torch.optim.Adam(parameters, lr=self.config.lr)
+        schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, self.config.lr, total_steps=max(steps, 1))
+        for step in range(steps):
+            loss = loss_of()
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+            self.log(stage, step, float(loss.detach()))
+
+    def batch(self, count: int) -> torch.Tensor:
+        return torch.randint(count, (min(self.config.batch_size, count),), generator=self.generator)
+
+    def delays(self, index: torch.Tensor, s_ignition: torch.Tensor) -> torch.Tensor:
+        """Ignition delays [s] ``(len(index),)`` by quadrature of ``1 / (ds/dt)`` from the initial state."""
+        model, points = self.model, self.config.quadrature_points
+        z0 = model.encode(self.states[index, 0])
+        fraction = torch.linspace(0, 1, points, dtype=torch.float64)
+        s0 = z0[:, 0] * model.s_scale + model.s_shift
+        s = s0[:, None] + (s_ignition - s0)[:, None] * fraction                             # (B, points)
+        z = z0[:, None].expand(-1, points, -1).clone()
+        z[..., 0] = (s - model.s_shift) / model.s_scale
+        inverse = torch.exp(-model.log_rate(z)) / (1 - model.approach(z))
+        return ((inverse[:, 1:] + inverse[:, :-1]) / 2 * s.diff(dim=1)).sum(1)
+
+    def run(self) -> Surrogate:
+        config, model = self.config, self.model
+        (self.out / "config.json").write_text(json.dumps(config.as_dict(), indent=2))
+        states, fractions, rates, ends = self.points()
+        with torch.no_grad():
+            s = model.log_progress(states)
+            model.s_shift.copy_(s.mean())
+            model.s_scale.copy_(s.std())
+            invariants = model.invariants(states)
+            model.invariant_shift.copy_(invariants.mean(0))
+            model.invariant_scale.copy_(invariants.std(0).clamp(min=1e-6 * invariants.abs().amax(0).clamp(min=1e-30)))
+            z = model.encode(states)
+        model.end_shift.copy_(ends.mean())
+        model.end_scale.copy_(ends.std().clamp(min=1e-3))
+        end_inputs, end_target = z[:, model.features[1:]], (ends - model.end_shift) / model.end_scale
+
+        def end_loss():
+            pick = self.batch(len(end_inputs))
+            return (model.end(end_inputs[pick]) - end_target[pick]).pow(2).mean()
+
+        self.fit("end", model.end.parameters(), config.end_epochs, end_loss)
+        usable = (rates > 0) & (fractions < config.equilibrium_fraction)
+        # g = ln(ds/dt) - ln(1 - exp(s - s_end)), with the trajectory's own s_end
+        target = (torch.log(rates[usable].clamp(min=1e-300)) - s[usable]
+                  - torch.log1p(-torch.exp(s[usable] - ends[usable])))
+        model.rate_shift.copy_(target.mean())
+        model.rate_scale.copy_(target.std())
+        features = z[usable][:, model.features]
+        scaled_target = (target - model.rate_shift) / model.rate_scale
+
+        def rate_loss():
+            pick = self.batch(len(features))
+            return (model.rate(features[pick]) - scaled_target[pick]).pow(2).mean()
+
+        self.fit("rate", model.rate.parameters(), config.rate_epochs, rate_loss)
+        if config.delay_epochs:
+            train = self.train_index
+            delays = self.dataset.conditions["ignition_delay"].to(torch.float64)[train]
+            s_ignition = torch.tensor([np.interp(float(d), self.times.numpy(), model.log_progress(self.states[n]).numpy())
+                                       for n, d in zip(train.tolist(), delays)], dtype=torch.float64)
+
+            def delay_loss():
+                pick = torch.randint(len(train), (min(64, len(train)),), generator=self.generator)
+                error = torch.log(self.delays(train[pick], s_ignition[pick]) / delays[pick]).pow(2).mean()
+                return rate_loss() + config.delay_weight * error
+
+            self.fit("delay", model.rate.parameters(), config.delay_epochs, delay_loss)
+        outputs = states[:, :-1]
+        with torch.no_grad():
+            model.output_shift.copy_(outputs.mean(0))
+            model.output_scale.copy_((outputs.amax(0) - outputs.amin(0)).clamp(min=1e-12))
+        decoder_inputs = z[:, model.features]
+        decoder_target = (outputs - model.output_shift) / model.output_scale
+
+        def decoder_loss():
+            pick = self.batch(len(decoder_inputs))
+            return (model.decoder(decoder_inputs[pick]) - decoder_target[pick]).pow(2).mean()
+
+        self.fit("decoder", model.decoder.parameters(), config.decoder_epochs, decoder_loss)
+        seconds = time.perf_counter() - self.began
+        model.requires_grad_(False).eval()
+        return self.finish(seconds, self.choose_method())
+
+    def trajectory_error(self, index: torch.Tensor, method: str) -> tuple[float, float, float, float]:
+        """(mean |T error| [K], scaled MAE and largest scaled error of ``[T, Y]`` (per component range) over
+        ``index``'s trajectories at ``EVALUATION_TIMES`` data times, seconds) with ``method``."""
+        model = self.model
+        atol = torch.full((model.latent_size,), self.config.atol, dtype=torch.float64)
+        start = time.perf_counter()
+        every = torch.linspace(0, len(self.times) - 1, min(len(self.times), EVALUATION_TIMES)).long().unique()
+        with torch.no_grad():
+            y0 = self.states[index, 0]
+            z0 = model.encode(y0)
+            latent = kinetix.solve(model, z0, self.times[every], method=method, rtol=self.config.rtol, atol=atol,
+                                   raise_on_failure=False, max_steps=100_000).ys
+            pred = (y0 + (model.decode(latent) - model.decode(z0))).transpose(0, 1)
+        seconds = time.perf_counter() - start
+        data = self.states[index][:, every, :-1]
+        scale = (self.states[..., :-1].amax((0, 1)) - self.states[..., :-1].amin((0, 1))).clamp(min=1e-12)
+        error = (pred[..., :-1] - data).abs() / scale
+        if not torch.isfinite(error).all():
+            return math.inf, math.inf, math.inf, seconds
+        return float(error[..., 0].mean() * scale[0]), float(error.mean()), float(error.max()), seconds
+
+    def choose_method(self) -> dict:
+        index = self.val_index if len(self.val_index) else self.train_index
+        table = {}
+        for method in self.config.methods:
+            error, _, _, seconds = self.trajectory_error(index, method)
+            table[method] = {"mean_T_error_K": error, "seconds": round(seconds, 4)}
+        best = min(entry["mean_T_error_K"] for entry in table.values())
+        if not math.isfinite(best):
+            raise ConfigError("progress trainer: no method integrates the fitted rate; raise rate_epochs")
+        keeping = [m for m, entry in table.items() if entry["mean_T_error_K"] <= 1.02 * best]
+        return {"method": min(keeping, key=lambda m: table[m]["seconds"]), "candidates": table}
+
+    def finish(self, seconds: float, choice: dict) -> Surrogate:
+        dataset, config = self.dataset, self.config
+        evaluation = {}
+        for split, index in (("train", self.train_index[:64]), ("validation", self.val_index)):
+            if len(index):
+                error, mae, largest, _ = self.trajectory_error(index, choice["method"])
+                evaluation[split] = {"mean_T_error_K": error, "scaled_mae": mae, "max_scaled_error": largest,
+                                     "trajectories": len(index)}
+        metadata = dataset.metadata
+        info = {
+            "kind": "progress",
+            "units": {"time": metadata.get("time_units", "s"), "state": f"{metadata.get('state_units', '')}, P [Pa]"},
+            "t0": dataset.t0, "t": dataset.t.tolist(), "y0": self.states[self.train_index[0], 0].tolist(),
+            "solver": {"method": choice["method"], "rtol": config.rtol, "atol": config.atol},
+            "solver_choice": choice["candidates"],
+            "dataset": {"path": str(dataset.path), "mechanism": metadata.get("mechanism"),
+                        "mechanism_sha256": metadata.get("mechanism_sha256"), "created": metadata.get("created"),
+                        "provenance": metadata.get("provenance", {})},
+            "training": {"trainer": self.trainer.name, "config": config.as_dict(), "steps": len(self.history),
+                         "seconds": round(seconds, 1),
+                         "peak_memory_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+                         "evaluation": evaluation},
+        }
+        history = history_csv(self.history, HISTORY_FIELDS)
+        (self.out / "history.csv").write_text(history)
+        surrogate = Surrogate(self.model, self.network, self.names, info, history)
+        surrogate.save(self.out / "surrogate", force=True)
+        return surrogate

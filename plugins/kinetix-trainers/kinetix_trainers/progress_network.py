@@ -1,0 +1,233 @@
+"""A progress-variable surrogate of adiabatic constant-pressure ignition: one learned latent variable.
+
+A closed adiabatic reactor at constant pressure keeps its element amounts ``e = E Y`` [kmol/kg], its
+mass enthalpy ``h(T, Y)`` [J/kg] and its pressure ``P`` [Pa]; an ignition from an unburnt mixture is a
+curve in state space fixed by them. The state is ``y = [T, Y_1 .. Y_K, P]``; the latent state is
+
+    ``zc = [sigma, v]``, ``sigma = (s - s_shift) / s_scale``, ``s = ln(c + floor)``,
+    ``c = sum of Y_k over the progress species`` (monotone along an ignition),
+    ``v = (invariants - invariant_shift) / invariant_scale``,
+    ``invariants = [e (n_elements), h, ln P, 1000 / T0, ln(e_j / e_ref) (ratio elements)]``,
+
+all exact functions of ``y``: ``T0`` is the temperature at which the unburnt mixture of the same
+elements (the ``unburnt`` species, ``Y_u = e @ unburnt_map``) has enthalpy ``h`` (Newton on the NASA-7
+polynomials). The features of both networks are ``[sigma, ln P, 1000 / T0, ratios]`` (normalised).
+
+- field: ``ds/dt = exp(g(features) * rate_scale + rate_shift) * (1 - exp(s - s_end))``, ``g`` an MLP and
+  ``s_end`` (the progress at equilibrium) another MLP of the invariant features: the rate vanishes at
+  ``s_end``, a stable rest point; the invariants' rates are exactly zero, so every integrator keeps them;
+- decoder: an MLP gives ``[T, Y]`` (scaled); ``Y`` is projected onto ``E Y = e`` and ``sum_progress Y = c``
+  (least change in the metric of ``y_weight``), ``T`` solves ``h(T, Y) = h`` (Newton from the MLP's
+  guess) and ``P = exp(ln P)``: elements, progress, enthalpy and pressure are those of ``zc`` to rounding;
+- ``combine(y, before, after)``: the state after a step, ``Y + after_Y - before_Y`` with ``T`` from
+  ``h(y)`` by Newton, so a step keeps the elements and the enthalpy of ``y`` and the decoder's error
+  cancels as the step shrinks.
+
+Shapes: ``y`` ``(..., 2 + K)``, ``zc`` ``(..., m)`` with ``m = 1 + n_invariants``.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from kinetix.errors import ConfigError
+from kinetix.networks import ACTIVATIONS
+
+from .latent_network import _MLP, project_onto_elements
+
+GAS_CONSTANT = 8314.46261815324  # J/kmol/K
+NEWTON_ENCODE = 12   # Newton iterations for T0 from T (monotone convergence from above)
+NEWTON_DECODE = 5    # Newton iterations for T from the decoder's guess
+RATE_BOUND = 60.0    # |ln rate| clamp: a trial step far outside the data cannot overflow
+
+
+class _ScalarMLP(nn.Module):
+    """``depth`` hidden layers of ``width``, one linear output; ``gradient`` is analytic."""
+
+    def __init__(self, inputs: int, width: int, depth: int, activation: str):
+        super().__init__()
+        sizes = [inputs] + [width] * depth + [1]
+        self.layers = nn.ModuleList(nn.Linear(a, b, dtype=torch.float64) for a, b in zip(sizes[:-1], sizes[1:]))
+        self.activation = ACTIVATIONS[activation]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``(..., inputs)`` → ``(...,)``."""
+        for layer in self.layers[:-1]:
+            x = self.activation.value(layer(x))
+        return self.layers[-1](x).squeeze(-1)
+
+    def gradient(self, x: torch.Tensor) -> torch.Tensor:
+        """``d forward / d x`` ``(..., inputs)``."""
+        jac = None
+        for layer in self.layers[:-1]:
+            z = layer(x)
+            slope = self.activation.derivative(z).unsqueeze(-1)
+            jac = slope * (layer.weight if jac is None else layer.weight @ jac)
+            x = self.activation.value(z)
+        return (self.layers[-1].weight @ jac).squeeze(-2)
+
+
+class ProgressODE(nn.Module):
+    """Encoder, progress rate and decoder (see the module docstring).
+
+    Args:
+        molecular_weights: ``(K,)`` [kg/kmol]; nasa_low, nasa_high: ``(K, 7)`` NASA-7 coefficients;
+            nasa_mid: ``(K,)`` [K], the low range applies up to and including it (as Cantera).
+        elements: ``(n_elements, K)`` element amounts per unit mass of each species [kmol/kg].
+        unburnt_map: ``(n_elements, K)``, unburnt mass fractions ``Y_u = e @ unburnt_map``.
+        progress: ``(K,)`` 0/1, the species whose mass fractions sum to the progress variable ``c``.
+        ratio_elements: indices of the elements whose ``ln(e_j / e_ref)`` are features; ratio_reference: ``ref``.
+        y_weight: ``(K,)`` the projection's metric (large: the species that absorb the correction).
+        floor: of ``s = ln(c + floor)``.
+        width, depth, activation: of both networks.
+    Buffers set by the trainer: ``s_shift``, ``s_scale``, ``invariant_shift``/``invariant_scale``,
+    ``rate_shift``/``rate_scale`` (of ``g``), ``end_shift``/``end_scale`` (of ``s_end``), ``output_shift``/``output_scale`` ``(1 + K,)``.
+    """
+
+    autonomous = True
+
+    def __init__(self, n_state: int, *, molecular_weights, nasa_low, nasa_high, nasa_mid, elements, unburnt_map,
+                 progress, ratio_elements=(), ratio_reference: int = 0, y_weight=None, floor: float = 1e-12,
+                 width: int = 64, depth: int = 3, activation: str = "gelu"):
+        super().__init__()
+        if activation not in ACTIVATIONS:
+            raise ConfigError(f"unknown activation {activation!r}; choose from {', '.join(ACTIVATIONS)}")
+        f64 = dict(dtype=torch.float64)
+        weights = torch.as_tensor(molecular_weights, **f64)
+        n_species = weights.shape[0]
+        if n_state != n_species + 2:
+            raise ConfigError(f"progress: the state is [T, Y_1..Y_K, P], {n_species + 2} components, got n_state={n_state}")
+        element_matrix = torch.as_tensor(elements, **f64).reshape(-1, n_species)
+        progress_vector = torch.as_tensor(progress, **f64)
+        if not progress_vector.any():
+            raise ConfigError("progress: name at least one progress species")
+        self.config = {"n_state": n_state, "molecular_weights": weights.tolist(),
+                       "nasa_low": torch.as_tensor(nasa_low, **f64).tolist(),
+                       "nasa_high": torch.as_tensor(nasa_high, **f64).tolist(),
+                       "nasa_mid": torch.as_tensor(nasa_mid, **f64).tolist(), "elements": element_matrix.tolist(),
+                       "unburnt_map": torch.as_tensor(unburnt_map, **f64).tolist(), "progress": progress_vector.tolist(),
+                       "ratio_elements": [int(i) for i in ratio_elements], "ratio_reference": int(ratio_reference),
+                       "y_weight": None if y_weight is None else torch.as_tensor(y_weight, **f64).tolist(),
+                       "floor": float(floor), "width": width, "depth": depth, "activation": activation}
+        self.n_species, self.n_elements = n_species, element_matrix.shape[0]
+        self.ratio_elements, self.ratio_reference = [int(i) for i in ratio_elements], int(ratio_reference)
+        self.floor = float(floor)
+        self.n_invariants = self.n_elements + 3 + len(self.ratio_elements)
+        self.latent_size = 1 + self.n_invariants
+        # features: sigma, ln P, 1000 / T0, the ratios (positions in zc)
+        self.features = [0] + list(range(2 + self.n_elements, self.latent_size))
+        self.register_buffer("molecular_weights", weights)
+        self.register_buffer("nasa_low", torch.as_tensor(nasa_low, **f64).reshape(n_species, 7))
+        self.register_buffer("nasa_high", torch.as_tensor(nasa_high, **f64).reshape(n_species, 7))
+        self.register_buffer("nasa_mid", torch.as_tensor(nasa_mid, **f64).reshape(n_species))
+        self.register_buffer("elements", element_matrix)
+        self.register_buffer("unburnt_map", torch.as_tensor(unburnt_map, **f64).reshape(self.n_elements, n_species))
+        self.register_buffer("progress", progress_vector)
+        self.register_buffer("constraints", torch.cat([element_matrix, progress_vector[None]]))
+        self.register_buffer("y_weight", torch.ones(n_species, **f64) if y_weight is None
+                             else torch.as_tensor(y_weight, **f64))
+        for name, size in (("s_shift", ()), ("s_scale", ()), ("rate_shift", ()), ("rate_scale", ()),
+                           ("end_shift", ()), ("end_scale", ()),
+                           ("invariant_shift", (self.n_invariants,)), ("invariant_scale", (self.n_invariants,)),
+                           ("output_shift", (1 + n_species,)), ("output_scale", (1 + n_species,))):
+            self.register_buffer(name, (torch.zeros if "shift" in name else torch.ones)(size, **f64))
+        self.register_buffer("moving", torch.cat([torch.ones(1, **f64), torch.zeros(self.n_invariants, **f64)]))
+        self.rate = _ScalarMLP(len(self.features), width, depth, activation)
+        self.end = _ScalarMLP(len(self.features) - 1, width, depth, activation)
+        self.decoder = _MLP(len(self.features), 1 + n_species, width, depth, activation)
+
+    # ------------------------------------------------------------------ thermodynamics (NASA-7)
+
+    def _coefficients(self, T: torch.Tensor) -> torch.Tensor:
+        return torch.where((T[..., None] <= self.nasa_mid)[..., None], self.nasa_low, self.nasa_high)
+
+    def enthalpy(self, T: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:
+        """Mass enthalpy [J/kg] ``(...,)`` at ``T`` ``(...,)`` [K] and ``Y`` ``(..., K)``."""
+        a, t = self._coefficients(T), T[..., None]
+        h_RT = (a[..., 0] + t * (a[..., 1] / 2 + t * (a[..., 2] / 3 + t * (a[..., 3] / 4 + t * a[..., 4] / 5)))
+                + a[..., 5] / t)
+        return (h_RT * (GAS_CONSTANT * t) / self.molecular_weights * Y).sum(-1)
+
+    def heat_capacity(self, T: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:
+        """Mass heat capacity at constant pressure [J/kg/K] ``(...,)``."""
+        a, t = self._coefficients(T), T[..., None]
+        cp_R = a[..., 0] + t * (a[..., 1] + t * (a[..., 2] + t * (a[..., 3] + t * a[..., 4])))
+        return (cp_R * GAS_CONSTANT / self.molecular_weights * Y).sum(-1)
+
+    def temperature(self, h: torch.Tensor, Y: torch.Tensor, guess: torch.Tensor, iterations: int) -> torch.Tensor:
+        """``T`` with ``enthalpy(T, Y) = h``, by ``iterations`` Newton steps from ``guess``."""
+        T = guess
+        for _ in range(iterations):
+            T = T - (self.enthalpy(T, Y) - h) / self.heat_capacity(T, Y)
+        return T
+
+    # ------------------------------------------------------------------ encoder, field, decoder
+
+    def invariants(self, y: torch.Tensor) -> torch.Tensor:
+        """``[e, h, ln P, 1000 / T0, ratios]`` ``(..., n_invariants)`` of states ``y``."""
+        T, Y, P = y[..., 0], y[..., 1:1 + self.n_species], y[..., -1]
+        e = Y @ self.elements.transpose(0, 1)
+        h = self.enthalpy(T, Y)
+        T0 = self.temperature(h, e @ self.unburnt_map, T, NEWTON_ENCODE)
+        amounts = e.clamp(min=1e-300).log()
+        ratios = amounts[..., self.ratio_elements] - amounts[..., self.ratio_reference:self.ratio_reference + 1]
+        return torch.cat([e, h[..., None], P.log()[..., None], (1000.0 / T0)[..., None], ratios], dim=-1)
+
+    def log_progress(self, y: torch.Tensor) -> torch.Tensor:
+        """``s = ln(c + floor)`` ``(...,)``."""
+        return torch.log(y[..., 1:1 + self.n_species] @ self.progress + self.floor)
+
+    def encode(self, y: torch.Tensor) -> torch.Tensor:
+        sigma = (self.log_progress(y) - self.s_shift) / self.s_scale
+        return torch.cat([sigma[..., None], (self.invariants(y) - self.invariant_shift) / self.invariant_scale], -1)
+
+    def log_rate(self, zc: torch.Tensor) -> torch.Tensor:
+        """``g``, the log of the rate far from equilibrium [ln(1/s)] ``(...,)``."""
+        g = self.rate(zc[..., self.features]) * self.rate_scale + self.rate_shift
+        return g.clamp(-RATE_BOUND, RATE_BOUND)
+
+    def log_progress_end(self, zc: torch.Tensor) -> torch.Tensor:
+        """``s_end``, the log progress at equilibrium ``(...,)``."""
+        return self.end(zc[..., self.features[1:]]) * self.end_scale + self.end_shift
+
+    def approach(self, zc: torch.Tensor) -> torch.Tensor:
+        """``exp(s - s_end)`` ``(...,)``: 0 far from equilibrium, 1 at it."""
+        return torch.exp((zc[..., 0] * self.s_scale + self.s_shift - self.log_progress_end(zc)).clamp(max=RATE_BOUND))
+
+    def forward(self, t, zc: torch.Tensor) -> torch.Tensor:
+        rate = torch.exp(self.log_rate(zc)) * (1 - self.approach(zc)) / self.s_scale
+        return rate[..., None] * self.moving
+
+    def jacobian(self, t, zc: torch.Tensor) -> torch.Tensor:
+        x = zc[..., self.features]
+        g = self.rate(x) * self.rate_scale + self.rate_shift
+        inside = (g.abs() <= RATE_BOUND).to(zc.dtype)
+        speed = torch.exp(g.clamp(-RATE_BOUND, RATE_BOUND)) / self.s_scale
+        q = self.approach(zc)
+        d_rate = (speed * (1 - q) * self.rate_scale * inside)[..., None] * self.rate.gradient(x)
+        d_end = torch.cat([torch.zeros_like(x[..., :1]), self.end.gradient(x[..., 1:]) * self.end_scale], -1)
+        d_end[..., 0] = -self.s_scale
+        row = torch.zeros_like(zc)
+        row[..., self.features] = d_rate + (speed * q)[..., None] * d_end
+        return torch.cat([row[..., None, :], torch.zeros_like(zc)[..., None, :].expand(
+            *zc.shape[:-1], self.n_invariants, zc.shape[-1])], dim=-2)
+
+    def decode(self, zc: torch.Tensor) -> torch.Tensor:
+        raw = self.decoder(zc[..., self.features]) * self.output_scale + self.output_shift
+        invariants = zc[..., 1:] * self.invariant_scale + self.invariant_shift
+        e, h, log_p = (invariants[..., :self.n_elements], invariants[..., self.n_elements],
+                       invariants[..., self.n_elements + 1])
+        c = torch.exp(zc[..., 0] * self.s_scale + self.s_shift) - self.floor
+        Y = project_onto_elements(raw[..., 1:], torch.cat([e, c[..., None]], -1), self.constraints, self.y_weight)
+        T = self.temperature(h, Y, raw[..., 0], NEWTON_DECODE)
+        return torch.cat([T[..., None], Y, log_p.exp()[..., None]], dim=-1)
+
+    def combine(self, y: torch.Tensor, before: torch.Tensor, after: torch.Tensor) -> torch.Tensor:
+        """``y`` ``(..., 2 + K)`` moved by the decoded change ``after - before``, keeping its elements and enthalpy."""
+        k = 1 + self.n_species
+        Y = y[..., 1:k] + (after[..., 1:k] - before[..., 1:k])
+        guess = y[..., 0] + (after[..., 0] - before[..., 0])
+        T = self.temperature(self.enthalpy(y[..., 0], y[..., 1:k]), Y, guess, NEWTON_DECODE)
+        return torch.cat([T[..., None], Y, y[..., k:]], dim=-1)
+

@@ -1,0 +1,115 @@
+"""The progress-variable surrogate: exact encoder invariants against Cantera, a decoder and a step that keep
+elements, progress and enthalpy to rounding, the analytic Jacobian, and the rate regression on exact rates."""
+
+import cantera as ct
+import numpy as np
+import pytest
+import torch
+
+from kinetix_trainers.progress import network_config, parse_progress_config
+from kinetix_trainers.progress_network import ProgressODE
+from kinetix.errors import ConfigError
+
+gas = ct.Solution("h2o2.yaml")
+SPECIES = gas.species_names
+
+
+def unburnt(phi: float, T: float = 1000.0, P: float = ct.one_atm) -> list[float]:
+    gas.set_equivalence_ratio(phi, "H2", "O2:1, N2:3.76")
+    gas.TP = T, P
+    return [T, *gas.Y, P]
+
+
+def random_model(seed: int = 0) -> ProgressODE:
+    """A progress network for H2/air on h2o2.yaml with random weights and plausible scales."""
+    torch.manual_seed(seed)
+    y0 = torch.tensor([unburnt(phi)[1:-1] for phi in (0.5, 1.0, 3.0)], dtype=torch.float64)
+    config = network_config("h2o2", SPECIES, y0, torch.full((len(SPECIES),), 0.1, dtype=torch.float64),
+                            ("H2O", "HO2", "H2O2"))
+    model = ProgressODE(len(SPECIES) + 2, **config, width=8, depth=2)
+    states = torch.tensor([unburnt(phi, T, P) for phi in (0.5, 1, 3) for T in (900, 1400) for P in (1e5, 2e6)],
+                          dtype=torch.float64)
+    with torch.no_grad():
+        invariants = model.invariants(states)
+        model.invariant_shift.copy_(invariants.mean(0))
+        model.invariant_scale.copy_(invariants.std(0).clamp(min=1e-6))
+        model.s_shift.fill_(-15.0)
+        model.s_scale.fill_(8.0)
+        model.rate_shift.fill_(8.0)
+        model.end_shift.fill_(-1.5)
+        model.output_shift.copy_(torch.tensor([1800.0, *([0.0] * len(SPECIES))], dtype=torch.float64))
+        model.output_scale.copy_(torch.tensor([500.0, *([1e-4] * len(SPECIES))], dtype=torch.float64))
+    return model.requires_grad_(False)
+
+
+def burning_states(count: int, seed: int = 1) -> torch.Tensor:
+    """States ``[T, Y, P]`` part way through H2/air ignitions (Cantera), at random conditions."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(count):
+        gas.set_equivalence_ratio(rng.uniform(0.5, 3), "H2", "O2:1, N2:3.76")
+        gas.TP = rng.uniform(1000, 1400), rng.uniform(1, 20) * ct.one_atm
+        reactor = ct.IdealGasConstPressureReactor(gas, clone=False)
+        ct.ReactorNet([reactor]).advance(rng.uniform(1e-6, 1e-3))
+        out.append([gas.T, *gas.Y, gas.P])
+    return torch.tensor(out, dtype=torch.float64)
+
+
+def test_encoder_invariants_are_exact_against_cantera():
+    model = random_model()
+    states = burning_states(6)
+    invariants = model.invariants(states)
+    for state, row in zip(states.numpy(), invariants.numpy()):
+        gas.TPY = state[0], state[-1], state[1:-1]
+        amounts = [gas.elemental_mass_fraction(e) / gas.atomic_weight(e) for e in gas.element_names]
+        assert np.allclose(row[:4], amounts, rtol=1e-13, atol=1e-18)
+        assert row[4] == pytest.approx(gas.enthalpy_mass, rel=1e-12, abs=1e-6)
+        assert row[5] == pytest.approx(np.log(state[-1]), rel=1e-15)
+        # T0: the unburnt mixture of the same elements with the same enthalpy, by Cantera
+        gas.set_equivalence_ratio(row[1] / (2 * row[0]), "H2", "O2:1, N2:3.76")
+        gas.TP = 1000 / row[6], state[-1]
+        assert gas.enthalpy_mass == pytest.approx(row[4], rel=1e-12, abs=1e-6)
+        assert row[7] == pytest.approx(np.log(row[1] / row[0]), rel=1e-14)          # ln(H / O)
+
+
+def test_decoder_and_step_keep_elements_progress_and_enthalpy():
+    model = random_model()
+    states = burning_states(5, seed=3)
+    z = model.encode(states)
+    z = z + 0.1 * torch.randn(z.shape, dtype=torch.float64).mul(model.moving)      # other progress, same invariants
+    decoded = model.decode(z)
+    e = z[:, 1:5] * model.invariant_scale[:4] + model.invariant_shift[:4]
+    assert torch.allclose(decoded[:, 1:-1] @ model.elements.T, e, rtol=1e-12, atol=1e-16)
+    c = torch.exp(z[:, 0] * model.s_scale + model.s_shift) - model.floor
+    assert torch.allclose(decoded[:, 1:-1] @ model.progress, c, rtol=1e-12, atol=1e-16)
+    h = z[:, 5] * model.invariant_scale[4] + model.invariant_shift[4]
+    assert (decoded[:, 0] > 200).all()
+    assert torch.allclose(model.enthalpy(decoded[:, 0], decoded[:, 1:-1]), h, rtol=1e-12, atol=1e-3)
+    assert torch.allclose(decoded[:, -1], states[:, -1], rtol=1e-14)
+    moved = model.combine(states, model.decode(model.encode(states)), decoded)
+    assert torch.allclose(moved[:, 1:-1] @ model.elements.T, states[:, 1:-1] @ model.elements.T, rtol=1e-12, atol=1e-16)
+    before = model.enthalpy(states[:, 0], states[:, 1:-1])
+    assert torch.allclose(model.enthalpy(moved[:, 0], moved[:, 1:-1]), before, rtol=1e-12, atol=1e-3)
+
+
+def test_jacobian_matches_autograd_and_invariants_do_not_move():
+    model = random_model(seed=4)
+    z = model.encode(burning_states(3, seed=5))
+    numeric = torch.stack([torch.autograd.functional.jacobian(lambda v: model(0.0, v), row) for row in z])
+    assert torch.allclose(model.jacobian(0.0, z), numeric, rtol=1e-10, atol=1e-12)
+    assert (model(0.0, z)[:, 1:] == 0).all()
+
+
+def test_rate_vanishes_at_equilibrium_progress():
+    model = random_model(seed=6)
+    z = model.encode(burning_states(2, seed=7))
+    z[:, 0] = (model.log_progress_end(z) - model.s_shift) / model.s_scale
+    assert torch.allclose(model(0.0, z)[:, 0], torch.zeros(2, dtype=torch.float64), atol=1e-9)
+
+
+def test_config_refusals():
+    with pytest.raises(ConfigError, match="unknown setting"):
+        parse_progress_config({"widht": 3})
+    with pytest.raises(ConfigError, match="not in h2o2"):
+        network_config("h2o2", SPECIES, torch.tensor([unburnt(1.0)[1:-1]], dtype=torch.float64),
+                       torch.ones(len(SPECIES), dtype=torch.float64), ("CO2",))
