@@ -33,8 +33,9 @@ from torch import nn
 
 from kinetix.errors import ConfigError
 from kinetix.networks import ACTIVATIONS
+from kinetix.networks.conserved import project
 
-from .latent_network import _MLP, project_onto_elements
+from .latent_network import _MLP
 
 GAS_CONSTANT = 8314.46261815324  # J/kmol/K
 NEWTON_ENCODE = 12   # Newton iterations for T0 from T (monotone convergence from above)
@@ -219,7 +220,7 @@ class ProgressODE(nn.Module):
         e, h, log_p = (invariants[..., :self.n_elements], invariants[..., self.n_elements],
                        invariants[..., self.n_elements + 1])
         c = torch.exp(zc[..., 0] * self.s_scale + self.s_shift) - self.floor
-        Y = project_onto_elements(raw[..., 1:], torch.cat([e, c[..., None]], -1), self.constraints, self.y_weight)
+        Y = project(raw[..., 1:], self.constraints, self.y_weight, torch.cat([e, c[..., None]], -1))
         T = self.temperature(h, Y, raw[..., 0], NEWTON_DECODE)
         return torch.cat([T[..., None], Y, log_p.exp()[..., None]], dim=-1)
 
