@@ -113,3 +113,14 @@ def test_config_refusals():
     with pytest.raises(ConfigError, match="not in h2o2"):
         network_config("h2o2", SPECIES, torch.tensor([unburnt(1.0)[1:-1]], dtype=torch.float64),
                        torch.ones(len(SPECIES), dtype=torch.float64), ("CO2",))
+
+
+def test_decoded_state_is_the_unburnt_one_until_progress_starts():
+    model = random_model(seed=9)
+    y0 = torch.tensor([unburnt(phi, T, P) for phi, T, P in ((0.6, 950, 2e5), (2.5, 1350, 1.5e6))], dtype=torch.float64)
+    z0 = model.encode(y0)
+    assert torch.allclose(model.decode(z0), y0, rtol=1e-10, atol=1e-15)
+    # the temperature barely moves while c is below 1e-12: no spurious dT/dt from the first microsecond
+    z = z0.clone()
+    z[:, 0] = (torch.log(torch.tensor(1e-12 + model.floor)) - model.s_shift) / model.s_scale
+    assert (model.decode(z)[:, 0] - y0[:, 0]).abs().max() < 1e-3

@@ -40,10 +40,13 @@ def test_documented_example_configs_parse():
         from kinetix.training import read_config
 
         from kinetix_trainers.latent import parse_latent_config
+        from kinetix_trainers.progress import parse_progress_config
 
         config = read_config(path)
         if config.get("trainer") == "latent":
             parse_latent_config(config)
+        elif config.get("trainer") == "progress":
+            parse_progress_config(config)
         else:
             parse_config(config, str(path))
 

@@ -12,7 +12,8 @@ log-uniform times. Then:
    every training condition, ``tau = integral ds / (ds/dt)`` from the initial state to the data's
    progress at ignition (trapezoids on ``quadrature_points`` values of ``s``);
 0. equilibrium: the log progress at equilibrium ``s_end`` (the data's last ``s``) regressed on the invariants;
-3. decoder: ``[T, Y]`` regressed on all training points (scaled mean squared error);
+3. decoder: the weighted departure of ``[T, Y]`` from the unburnt state regressed on the training points
+   with ``c > 0`` (scaled mean squared error);
 4. integrator: every candidate of ``methods`` integrates the validation trajectories at ``rtol``; the
    fastest whose scaled temperature error is within 2 % of the best is the surrogate's solver.
 """
@@ -296,11 +297,14 @@ class _ProgressRun:
                 return rate_loss() + config.delay_weight * error
 
             self.fit("delay", model.rate.parameters(), config.delay_epochs, delay_loss)
-        outputs = states[:, :-1]
+        with torch.no_grad():
+            unburnt, gate = model.unburnt(z)
+        burning = gate > 0
+        outputs = (states[:, :-1] - unburnt)[burning] / gate[burning, None]
         with torch.no_grad():
             model.output_shift.copy_(outputs.mean(0))
             model.output_scale.copy_((outputs.amax(0) - outputs.amin(0)).clamp(min=1e-12))
-        decoder_inputs = z[:, model.features]
+        decoder_inputs = z[burning][:, model.features]
         decoder_target = (outputs - model.output_shift) / model.output_scale
 
         def decoder_loss():

@@ -16,7 +16,10 @@ polynomials). The features of both networks are ``[sigma, ln P, 1000 / T0, ratio
 - field: ``ds/dt = exp(g(features) * rate_scale + rate_shift) * (1 - exp(s - s_end))``, ``g`` an MLP and
   ``s_end`` (the progress at equilibrium) another MLP of the invariant features: the rate vanishes at
   ``s_end``, a stable rest point; the invariants' rates are exactly zero, so every integrator keeps them;
-- decoder: an MLP gives ``[T, Y]`` (scaled); ``Y`` is projected onto ``E Y = e`` and ``sum_progress Y = c``
+- decoder: an MLP gives the departure of ``[T, Y]`` from the unburnt state ``[T0, Y_u]``, weighted by
+  ``c / (c + GATE)`` so that the decoded state is the unburnt one at ``c = 0`` and barely moves while
+  ``c`` is tiny (a decoder error there, times the large ``ds/dt`` of the first microsecond, would
+  otherwise be a spurious dT/dt peak); ``Y`` is projected onto ``E Y = e`` and ``sum_progress Y = c``
   (least change in the metric of ``y_weight``), ``T`` solves ``h(T, Y) = h`` (Newton from the MLP's
   guess) and ``P = exp(ln P)``: elements, progress, enthalpy and pressure are those of ``zc`` to rounding;
 - ``combine(y, before, after)``: the state after a step, ``Y + after_Y - before_Y`` with ``T`` from
@@ -40,7 +43,8 @@ from .latent_network import _MLP
 GAS_CONSTANT = 8314.46261815324  # J/kmol/K
 NEWTON_ENCODE = 12   # Newton iterations for T0 from T (monotone convergence from above)
 NEWTON_DECODE = 5    # Newton iterations for T from the decoder's guess
-RATE_BOUND = 60.0    # |ln rate| clamp: a trial step far outside the data cannot overflow
+RATE_BOUND = 60.0
+GATE = 1e-8          # the decoded departure from the unburnt state is weighted by c / (c + GATE)    # |ln rate| clamp: a trial step far outside the data cannot overflow
 
 
 class _ScalarMLP(nn.Module):
@@ -214,8 +218,18 @@ class ProgressODE(nn.Module):
         return torch.cat([row[..., None, :], torch.zeros_like(zc)[..., None, :].expand(
             *zc.shape[:-1], self.n_invariants, zc.shape[-1])], dim=-2)
 
+    def unburnt(self, zc: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``([T0, Y_u] (..., 1 + K), c / (c + GATE) (...,))``: the unburnt state of ``zc``'s invariants and the
+        weight of the decoded departure from it."""
+        invariants = zc[..., 1:] * self.invariant_scale + self.invariant_shift
+        unburnt = torch.cat([1000.0 / invariants[..., self.n_elements + 2:self.n_elements + 3],
+                             invariants[..., :self.n_elements] @ self.unburnt_map], dim=-1)
+        c = (torch.exp(zc[..., 0] * self.s_scale + self.s_shift) - self.floor).clamp(min=0.0)
+        return unburnt, c / (c + GATE)
+
     def decode(self, zc: torch.Tensor) -> torch.Tensor:
-        raw = self.decoder(zc[..., self.features]) * self.output_scale + self.output_shift
+        unburnt, gate = self.unburnt(zc)
+        raw = unburnt + gate[..., None] * (self.decoder(zc[..., self.features]) * self.output_scale + self.output_shift)
         invariants = zc[..., 1:] * self.invariant_scale + self.invariant_shift
         e, h, log_p = (invariants[..., :self.n_elements], invariants[..., self.n_elements],
                        invariants[..., self.n_elements + 1])
