@@ -12,7 +12,7 @@ log-uniform times. Then:
    every training condition, ``tau = integral ds / (ds/dt)`` from the initial state to the data's
    progress at ignition (trapezoids on ``quadrature_points`` values of ``s``);
 0. equilibrium: the log progress at equilibrium ``s_end`` (the data's last ``s``) regressed on the invariants;
-3. decoder: the weighted departure of ``[T, Y]`` from the unburnt state regressed on the training points
+3. decoder: ``T`` and the weighted departure of ``Y`` from the unburnt mixture regressed on the training points
    with ``c > 0`` (scaled mean squared error);
 4. integrator: every candidate of ``methods`` integrates the validation trajectories at ``rtol``; the
    fastest whose scaled temperature error is within 2 % of the best is the surrogate's solver.
@@ -300,7 +300,8 @@ class _ProgressRun:
         with torch.no_grad():
             unburnt, gate = model.unburnt(z)
         burning = gate > 0
-        outputs = (states[:, :-1] - unburnt)[burning] / gate[burning, None]
+        departure = (states[:, 1:-1] - unburnt[:, 1:])[burning] / gate[burning, None]
+        outputs = torch.cat([states[burning, :1], departure], dim=-1)       # T itself is only Newton's guess
         with torch.no_grad():
             model.output_shift.copy_(outputs.mean(0))
             model.output_scale.copy_((outputs.amax(0) - outputs.amin(0)).clamp(min=1e-12))

@@ -16,7 +16,7 @@ polynomials). The features of both networks are ``[sigma, ln P, 1000 / T0, ratio
 - field: ``ds/dt = exp(g(features) * rate_scale + rate_shift) * (1 - exp(s - s_end))``, ``g`` an MLP and
   ``s_end`` (the progress at equilibrium) another MLP of the invariant features: the rate vanishes at
   ``s_end``, a stable rest point; the invariants' rates are exactly zero, so every integrator keeps them;
-- decoder: an MLP gives the departure of ``[T, Y]`` from the unburnt state ``[T0, Y_u]``, weighted by
+- decoder: an MLP gives a guess of ``T`` and the departure of ``Y`` from the unburnt ``Y_u``, weighted by
   ``c / (c + GATE)`` so that the decoded state is the unburnt one at ``c = 0`` and barely moves while
   ``c`` is tiny (a decoder error there, times the large ``ds/dt`` of the first microsecond, would
   otherwise be a spurious dT/dt peak); ``Y`` is projected onto ``E Y = e`` and ``sum_progress Y = c``
@@ -229,7 +229,8 @@ class ProgressODE(nn.Module):
 
     def decode(self, zc: torch.Tensor) -> torch.Tensor:
         unburnt, gate = self.unburnt(zc)
-        raw = unburnt + gate[..., None] * (self.decoder(zc[..., self.features]) * self.output_scale + self.output_shift)
+        raw = self.decoder(zc[..., self.features]) * self.output_scale + self.output_shift
+        raw = torch.cat([raw[..., :1], unburnt[..., 1:] + gate[..., None] * raw[..., 1:]], dim=-1)  # T: a guess
         invariants = zc[..., 1:] * self.invariant_scale + self.invariant_shift
         e, h, log_p = (invariants[..., :self.n_elements], invariants[..., self.n_elements],
                        invariants[..., self.n_elements + 1])
