@@ -59,6 +59,17 @@ def test_force_replaces_only_a_kinetix_run_folder(data, tmp_path, capsys):
     assert (run / "surrogate" / "surrogate.json").is_file() and (run / "notes.txt").read_text() == "kept"
 
 
+@pytest.mark.parametrize("trainer", ["latent", "progress"])
+def test_the_reduced_trainers_force_only_a_kinetix_run_folder(trainer, data, tmp_path, capsys):
+    mine = tmp_path / "results"
+    (mine / "surrogate").mkdir(parents=True)
+    (mine / "surrogate" / "model.pt").write_bytes(b"a user's model")
+    (mine / "history.csv").write_text("a user's history")
+    assert main(["train", str(data[0]), "--trainer", trainer, "--out", str(mine), "--force", "--no-progress"]) == 1
+    assert f"{mine}: exists and is not a kinetix run folder" in capsys.readouterr().err
+    assert sorted(p.name for p in mine.rglob("*")) == ["history.csv", "model.pt", "surrogate"]
+
+
 def test_a_failed_run_leaves_no_folder_behind(data, tmp_path, capsys):
     out = tmp_path / "run"
     assert train(data[0], out, config="[network]\nwidth = 100000\n") == 1

@@ -20,7 +20,6 @@ import dataclasses
 import json
 import math
 import resource
-import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +28,6 @@ import torch
 from tqdm.auto import tqdm
 
 import kinetix
-from kinetix.data.atomic import refuse_existing
 from kinetix.errors import ConfigError
 from kinetix.reaction_step import EXPLICIT, ReactionStep
 from kinetix.surrogate import Surrogate
@@ -38,6 +36,7 @@ from kinetix.training import Trainer
 from .fields import element_invariants
 from .latent_network import LatentODE
 from .plots import plot_history, plot_trajectories
+from .run_folder import run_folder
 from .trainer import history_csv
 
 HISTORY_FIELDS = ("epoch", "loss", "rollout", "reconstruction", "grad_norm", "lr", "seconds")
@@ -126,15 +125,8 @@ class LatentTrainer(Trainer):
     def train(self, dataset, out, *, resume=False, force=False, progress=True) -> Surrogate:
         if resume:
             raise ConfigError("the latent trainer keeps no checkpoints; train afresh (--force) instead of --resume")
-        out = Path(out)
-        refuse_existing(out, force)
-        for name in ("history.csv", "config.json"):
-            (out / name).unlink(missing_ok=True)
-        for folder in ("surrogate", "plots"):
-            if (out / folder).is_dir():
-                shutil.rmtree(out / folder)
-        out.mkdir(parents=True, exist_ok=True)
-        return _LatentRun(self, dataset, out, progress).run()
+        with run_folder(Path(out), force) as folder:
+            return _LatentRun(self, dataset, folder, progress).run()
 
 
 class _LatentRun:

@@ -24,7 +24,6 @@ import dataclasses
 import json
 import math
 import resource
-import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,13 +32,13 @@ import numpy as np
 import torch
 
 import kinetix
-from kinetix.data.atomic import refuse_existing
 from kinetix.errors import ConfigError
 from kinetix.surrogate import Surrogate
 from kinetix.training import Trainer
 
 from .latent import pressure_states
 from .progress_network import ProgressODE
+from .run_folder import run_folder
 from .trainer import history_csv
 
 HISTORY_FIELDS = ("step", "stage", "loss", "seconds")
@@ -166,14 +165,8 @@ class ProgressTrainer(Trainer):
     def train(self, dataset, out, *, resume=False, force=False, progress=True) -> Surrogate:
         if resume:
             raise ConfigError("the progress trainer keeps no checkpoints; train afresh (--force) instead of --resume")
-        out = Path(out)
-        refuse_existing(out, force)
-        for name in ("history.csv", "config.json"):
-            (out / name).unlink(missing_ok=True)
-        if (out / "surrogate").is_dir():
-            shutil.rmtree(out / "surrogate")
-        out.mkdir(parents=True, exist_ok=True)
-        return _ProgressRun(self, dataset, out, progress).run()
+        with run_folder(Path(out), force) as folder:
+            return _ProgressRun(self, dataset, folder, progress).run()
 
 
 class _ProgressRun:
