@@ -79,16 +79,15 @@ class ScaledMLP(nn.Module):
         return F.linear(x, weight, bias)
 
     def _normalised(self, y: torch.Tensor) -> torch.Tensor:
-        u = (y - self.input_shift) / (self.input_scale * self.input_unit)
-        return torch.asinh(u) if self.asinh_input else u
+        return self._normalised_with_slope(y)[0]
 
-    def _input_slope(self, y: torch.Tensor) -> torch.Tensor:
-        """``d x / d y`` ``(..., n)`` of the (diagonal) input normalisation."""
-        if not self.asinh_input:
-            return (1.0 / self.input_scale).expand_as(y)
+    def _normalised_with_slope(self, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The network's input ``x`` and ``d x / d y`` ``(..., n)`` (the normalisation is diagonal)."""
         unit = self.input_scale * self.input_unit
         u = (y - self.input_shift) / unit
-        return 1.0 / (unit * torch.sqrt(1.0 + u * u))
+        if not self.asinh_input:
+            return u, (1.0 / unit).expand_as(y)
+        return torch.asinh(u), 1.0 / (unit * torch.sqrt(1.0 + u * u))
 
     def forward(self, t, y: torch.Tensor) -> torch.Tensor:
         z = self.network(self._normalised(y))
@@ -98,7 +97,8 @@ class ScaledMLP(nn.Module):
 
     def jacobian(self, t, y: torch.Tensor) -> torch.Tensor:
         """``d forward / d y`` shaped ``(..., n, n)``, by the chain rule through the layers."""
-        x, input_slope = self._normalised(y), self._input_slope(y).unsqueeze(-2)
+        x, input_slope = self._normalised_with_slope(y)
+        input_slope = input_slope.unsqueeze(-2)
         jac = None  # d x / d y, None meaning diag(input_slope)
         *hidden, (last, _) = self._weights()
         for w, b in hidden:
