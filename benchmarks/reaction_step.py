@@ -80,7 +80,7 @@ def main() -> None:
         description = export_surrogate(surrogate, artifact)
         scripted = torch.jit.load(str(artifact))
     print(f"machine: {machine()}, Cantera {ct.__version__}\nsurrogate: {folder} ({surrogate.info.get('kind', 'full')}, "
-          f"{description['integrator']['method']} rtol {description['integrator']['rtol']:g})\n"
+          f"{description['integrator']['method']} rtol {description['integrator'].get('rtol', '-')})\n"
           f"states: {len(states)} from {args.data} ({len(data)} held-out conditions)\n", flush=True)
     results = {"machine": machine(), "surrogate": str(folder), "data": str(args.data), "states": len(states),
                "integrator": description["integrator"], "dt": {}}

@@ -29,7 +29,8 @@ from common import machine, median_time, table  # noqa: E402
 
 import kinetix  # noqa: E402
 from kinetix.data.conditions import log_times  # noqa: E402
-from kinetix.reaction_step import ReactionStep  # noqa: E402
+from kinetix.reaction_step import AdvanceStep, ReactionStep  # noqa: E402
+from kinetix.surrogate import QUADRATURE, integrate  # noqa: E402
 from kinetix_trainers.latent import pressure_states  # noqa: E402
 
 FINE = 257
@@ -45,8 +46,10 @@ class Dynamics:
         self.options = options
         width = self.field.latent_size if self.latent else len(surrogate.species)
         atol = torch.as_tensor(options["atol"], dtype=torch.float64).expand(width)
-        self.stepper = ReactionStep(torch.nn.Identity(), self.field, torch.nn.Identity(), options["method"],
-                                    options["rtol"], atol, 100_000)
+        self.stepper = (AdvanceStep(torch.nn.Identity(), self.field, torch.nn.Identity())
+                        if options["method"] == QUADRATURE else
+                        ReactionStep(torch.nn.Identity(), self.field, torch.nn.Identity(), options["method"],
+                                     options["rtol"], atol, 100_000))
 
     def encode(self, y):
         return self.field.encode(y) if self.latent else y
@@ -64,7 +67,7 @@ class Dynamics:
     def trajectory(self, y0, t):
         """Variables ``(T, N, m)`` at times ``t`` from ``y0`` at 0."""
         times = torch.cat([t.new_zeros(1), t])
-        return kinetix.solve(self.field, self.encode(y0), times, **self.options).ys[1:]
+        return integrate(self.field, self.encode(y0), times, **self.options)[1:]
 
 
 def ignition_delays(dynamics: Dynamics, y0: torch.Tensor, t: torch.Tensor) -> np.ndarray:
@@ -78,7 +81,7 @@ def ignition_delays(dynamics: Dynamics, y0: torch.Tensor, t: torch.Tensor) -> np
     fine_rates = [dynamics.rate(z)]
     with torch.no_grad():
         for _ in range(FINE - 1):
-            z = dynamics.stepper.integrate(z, (end - start) / (FINE - 1))
+            z = dynamics.stepper(z, (end - start) / (FINE - 1))
             fine_rates.append(dynamics.rate(z))
     fine = torch.stack(fine_rates)                                            # (FINE, N)
     k = fine.argmax(0).clamp(1, FINE - 2)

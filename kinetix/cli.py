@@ -250,7 +250,8 @@ def simulate(surrogate, out, y0_items, source, times, force):
 @click.argument("run", type=click.Path(path_type=Path))
 @click.option("--out", "-o", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="TorchScript file to write (loads with torch.jit.load / torch::jit::load).")
-@click.option("--method", help="Integrator: dopri5, bosh3 or a Rosenbrock method (default: the surrogate's).")
+@click.option("--method", help="Integrator: dopri5, bosh3, a Rosenbrock method or quadrature (a progress surrogate; "
+                               "default: the surrogate's).")
 @click.option("--rtol", type=float, help="Relative tolerance (default: the surrogate's).")
 @click.option("--max-steps", default=1000, show_default=True, type=click.IntRange(min=1),
               help="Step attempts per call before a state is given up (returned as NaN).")
@@ -263,8 +264,8 @@ def export(run, out, method, rtol, max_steps, force):
     description = export_surrogate(Surrogate.load(_surrogate_path(run)), out, force=force, method=method, rtol=rtol,
                                    max_steps=max_steps)
     integrator = description["integrator"]
-    click.echo(f"wrote {out}: state {', '.join(description['state'])}; {integrator['method']} "
-               f"at rtol {integrator['rtol']:g}")
+    tolerance = f" at rtol {integrator['rtol']:g}" if "rtol" in integrator else ""
+    click.echo(f"wrote {out}: state {', '.join(description['state'])}; {integrator['method']}{tolerance}")
 
 
 cli.add_command(data)

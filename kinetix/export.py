@@ -17,8 +17,8 @@ from torch import nn
 
 from .data.atomic import atomic_path
 from .errors import ConfigError
-from .reaction_step import ReactionStep
-from .surrogate import Surrogate
+from .reaction_step import AdvanceStep, ReactionStep
+from .surrogate import QUADRATURE, Surrogate
 
 METADATA = "kinetix.json"
 FORMAT_NAME = "kinetix-reaction-step"
@@ -64,12 +64,18 @@ def reaction_step(surrogate: Surrogate, *, method: str | None = None, rtol: floa
     encoder = _Method(field, "encode") if latent else nn.Identity()
     decoder = _Method(field, "decode") if latent else nn.Identity()
     combine = _Combine(field) if hasattr(field, "combine") else None
+    if method == QUADRATURE:
+        if not hasattr(field, "advance"):
+            raise ConfigError(f"method {QUADRATURE!r} needs a field that advances itself; {type(field).__name__} "
+                              "has no advance(z, dt): choose an integrator with --method")
+        return AdvanceStep(encoder, field, decoder, combine)
     return ReactionStep(encoder, field, decoder, method, rtol, atol, max_steps, combine)
 
 
-def script_reaction_step(step: ReactionStep, example: torch.Tensor) -> torch.jit.ScriptModule:
+def script_reaction_step(step: ReactionStep | AdvanceStep, example: torch.Tensor) -> torch.jit.ScriptModule:
     """TorchScript of ``step``: its networks traced on ``example`` states ``(N, n)``, the loop scripted."""
-    if not hasattr(step.field, "jacobian"):
+    advancing = isinstance(step, AdvanceStep)
+    if not advancing and not hasattr(step.field, "jacobian"):
         raise ConfigError(f"the surrogate's network {type(step.field).__name__} has no jacobian(t, y); "
                           "export needs one")
     with torch.no_grad():
@@ -83,14 +89,15 @@ def script_reaction_step(step: ReactionStep, example: torch.Tensor) -> torch.jit
             for name, module, argument in (("encoder", step.encoder, example), ("decoder", step.decoder, z)):
                 traced[name] = (module if isinstance(module, nn.Identity)
                                 else torch.jit.trace(module, argument, check_trace=False))
-            traced["field"] = torch.jit.trace_module(step.field, {"forward": (t, z), "jacobian": (t, z)},
-                                                     check_trace=False)
+            methods = {"advance": (z, t)} if advancing else {"forward": (t, z), "jacobian": (t, z)}
+            traced["field"] = torch.jit.trace_module(step.field, methods, check_trace=False)
             combine = None
             if isinstance(step.combine, _Combine):
                 decoded = step.decoder(z)
                 combine = torch.jit.trace(step.combine, (example, decoded, decoded), check_trace=False)
-            scripted = ReactionStep(traced["encoder"], traced["field"], traced["decoder"], step.method, step.rtol,
-                                    step.atol, step.max_steps, combine)
+            scripted = (AdvanceStep(traced["encoder"], traced["field"], traced["decoder"], combine) if advancing
+                        else ReactionStep(traced["encoder"], traced["field"], traced["decoder"], step.method,
+                                          step.rtol, step.atol, step.max_steps, combine))
             return torch.jit.script(scripted.eval())
 
 
@@ -109,8 +116,8 @@ def export_surrogate(surrogate: Surrogate, out: str | Path, *, force: bool = Fal
         "state": list(surrogate.species),
         "units": {"time": units.get("time", "s") or "s", "state": units.get("state", "")},
         "kind": surrogate.info.get("kind", "full"),
-        "integrator": {"method": step.method, "rtol": step.rtol, "atol": step.atol.tolist(),
-                       "max_steps": step.max_steps},
+        "integrator": ({"method": step.method} if isinstance(step, AdvanceStep) else
+                       {"method": step.method, "rtol": step.rtol, "atol": step.atol.tolist(), "max_steps": step.max_steps}),
         "torch": torch.__version__,
         "mechanism": surrogate.info.get("dataset", {}).get("mechanism"),
     }

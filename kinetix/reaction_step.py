@@ -13,6 +13,9 @@ Rosenbrock method of :mod:`kinetix.solvers.tableaus` (stiff fields; needs ``fiel
 member starts with the whole ``dt`` as its step, accepts when the RMS of ``error / (atol + rtol |z|)``
 is at most 1 and rescales its step by ``0.9 err^(-1/(q+1))`` (clipped to [0.2, 5], ``q`` the embedded
 order). A member not done after ``max_steps`` attempts comes back as NaN.
+
+:class:`AdvanceStep` is the same map for a field that advances itself without time steps
+(``field.advance(z, dt)``, e.g. a progress-variable surrogate's quadrature; method ``"quadrature"``).
 """
 
 from typing import List
@@ -188,3 +191,19 @@ class ReactionStep(nn.Module):
             factor = torch.where(accept, factor, factor.clamp(max=1.0))
             h = torch.where(done, h, step * factor)
         return torch.where(done.unsqueeze(-1), z, torch.full_like(z, float("nan")))
+
+
+class AdvanceStep(nn.Module):
+    """``forward(y, dt)``: states ``(N, n)`` after ``dt`` [s] (``(N,)`` or a scalar tensor) by the field's own
+    ``advance(z (N, m), dt (N,)) -> (N, m)``; ``encoder``, ``decoder`` and ``combine`` as in :class:`ReactionStep`."""
+
+    def __init__(self, encoder: nn.Module, field: nn.Module, decoder: nn.Module, combine: nn.Module | None = None):
+        super().__init__()
+        self.encoder, self.field, self.decoder = encoder, field, decoder
+        self.combine = Increment() if combine is None else combine
+        self.method = "quadrature"
+
+    def forward(self, y: torch.Tensor, dt: torch.Tensor) -> torch.Tensor:
+        z = self.encoder(y)
+        after = self.field.advance(z, dt.to(z.dtype).expand(z.shape[0]))
+        return self.combine(y, self.decoder(z), self.decoder(after))

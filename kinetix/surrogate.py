@@ -31,6 +31,7 @@ WEIGHTS = "weights.pt"
 HISTORY = "history.csv"
 MAX_MANIFEST_BYTES = 64 << 20
 MAX_NETWORK_BYTES = 1 << 30
+QUADRATURE = "quadrature"  # the method name of a field that integrates itself (see integrate())
 
 
 def sha256(path: Path) -> str:
@@ -96,7 +97,7 @@ class Surrogate:
         start = t0 if t.dim() == 1 and len(t) > 0 and float(t[0]) > t0 else None
         if hasattr(self.field, "encode"):  # a reduced surrogate: y0 plus the decoded change of its latent state
             z0 = self.field.encode(y0)
-            latent = solve(self.field, z0, t, t0=start, **options).ys
+            latent = integrate(self.field, z0, t, t0=start, **options)
             return y0 + (self.field.decode(latent) - self.field.decode(z0))
         return solve(self.field, y0, t, t0=start, **options).ys
 
@@ -179,6 +180,27 @@ class Surrogate:
             if key not in info:
                 raise SurrogateError(f"{manifest_path}: missing field {key!r}")
         return cls(field, network, species, info, (path / HISTORY).read_text(encoding="utf-8"))
+
+
+def integrate(field: torch.nn.Module, z0: torch.Tensor, t: torch.Tensor, *, t0: float | None = None,
+              method: str | None = None, **options) -> torch.Tensor:
+    """States ``(len(t), *z0.shape)`` of ``dy/dt = field(t, y)`` from ``z0`` at ``t0`` (default ``t[0]``).
+
+    ``method="quadrature"`` asks the field to integrate itself without time steps (a field with
+    ``trajectory(z0 (N, m), times (T,)) -> (T, N, m)``, e.g. a progress-variable surrogate); any other
+    method is a solver of :func:`kinetix.solve`, with ``options`` its settings.
+    """
+    from .errors import SolverError
+    from .solvers.api import solve
+
+    if method != QUADRATURE:
+        return solve(field, z0, t, t0=t0, method=method, **options).ys
+    if not hasattr(field, "trajectory"):
+        raise SolverError(f"method {QUADRATURE!r} needs a field that integrates itself (trajectory()); "
+                          f"{type(field).__name__} has none: choose a solver of `kinetix solvers`")
+    start = float(t[0]) if t0 is None else float(t0)
+    flat = z0.reshape(-1, z0.shape[-1])
+    return field.trajectory(flat, t - start).reshape(len(t), *z0.shape)
 
 
 def _jsonable(value):

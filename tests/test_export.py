@@ -48,7 +48,7 @@ def progress_surrogate() -> Surrogate:
 
     field = random_model(seed=8)
     info = {"y0": unburnt(1.0, 1100.0, 5e5), "t": [1.0], "kind": "progress",
-            "solver": {"method": "rodas3p", "rtol": 1e-8, "atol": 1e-10}}
+            "solver": {"method": "quadrature", "rtol": 1e-8, "atol": 1e-10}}
     return Surrogate(field, {"name": "progress", "config": field.config}, ("T", *SPECIES, "P"), info)
 
 
@@ -103,6 +103,18 @@ def test_latent_step_keeps_invariants_and_matches_simulate():
     assert torch.allclose(after[:, -1], y[:, -1], rtol=1e-14)
     simulated = surrogate.simulate(y, [0.0, 0.7], rtol=1e-12, atol=1e-14)[-1]
     assert torch.allclose(after, simulated, rtol=1e-7)
+
+
+def test_progress_step_by_quadrature_matches_a_rosenbrock_step_and_simulate():
+    surrogate = progress_surrogate()
+    y = states(surrogate, 5)
+    dt = torch.tensor([0.0, 1e-7, 1e-6, 1e-5, 1e-4], dtype=torch.float64)
+    quadrature = reaction_step(surrogate)(y, dt)
+    rosenbrock = reaction_step(surrogate, method="rodas5p", rtol=1e-11, atol=1e-12)(y, dt)
+    assert torch.equal(quadrature[0], y[0])
+    assert torch.allclose(quadrature, rosenbrock, rtol=1e-7, atol=1e-13)
+    simulated = torch.stack([surrogate.simulate(y[i], [0.0, float(dt[i])])[-1] for i in range(1, 5)])
+    assert torch.allclose(quadrature[1:, 1:-1], simulated[:, 1:-1], rtol=0, atol=1e-8)   # changes of 1e-2..1e-1
 
 
 def _export(surrogate, tmp_path, name):

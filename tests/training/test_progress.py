@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+import kinetix
 from kinetix_trainers.progress import network_config, parse_progress_config
 from kinetix_trainers.progress_network import ProgressODE
 from kinetix.errors import ConfigError
@@ -78,11 +79,12 @@ def test_decoder_and_step_keep_elements_progress_and_enthalpy():
     z = model.encode(states)
     z = z + 0.1 * torch.randn(z.shape, dtype=torch.float64).mul(model.moving)      # other progress, same invariants
     decoded = model.decode(z)
-    e = z[:, 1:5] * model.invariant_scale[:4] + model.invariant_shift[:4]
-    assert torch.allclose(decoded[:, 1:-1] @ model.elements.T, e, rtol=1e-12, atol=1e-16)
-    c = torch.exp(z[:, 0] * model.s_scale + model.s_shift) - model.floor
+    s, _, v = model.progress_of(z)
+    invariants = v * model.invariant_scale + model.invariant_shift
+    assert torch.allclose(decoded[:, 1:-1] @ model.elements.T, invariants[:, :4], rtol=1e-12, atol=1e-16)
+    c = torch.exp(s) - model.floor
     assert torch.allclose(decoded[:, 1:-1] @ model.progress, c, rtol=1e-12, atol=1e-16)
-    h = z[:, 5] * model.invariant_scale[4] + model.invariant_shift[4]
+    h = invariants[:, 4]
     assert (decoded[:, 0] > 200).all()
     assert torch.allclose(model.enthalpy(decoded[:, 0], decoded[:, 1:-1]), h, rtol=1e-12, atol=1e-3)
     assert torch.allclose(decoded[:, -1], states[:, -1], rtol=1e-14)
@@ -100,11 +102,18 @@ def test_jacobian_matches_autograd_and_invariants_do_not_move():
     assert (model(0.0, z)[:, 1:] == 0).all()
 
 
-def test_rate_vanishes_at_equilibrium_progress():
+def test_field_in_u_is_the_progress_rate_and_vanishes_at_equilibrium():
     model = random_model(seed=6)
-    z = model.encode(burning_states(2, seed=7))
-    z[:, 0] = (model.log_progress_end(z) - model.s_shift) / model.s_scale
-    assert torch.allclose(model(0.0, z)[:, 0], torch.zeros(2, dtype=torch.float64), atol=1e-9)
+    z = model.encode(burning_states(4, seed=7)).repeat(3, 1)
+    z[:4, 1], z[4:8, 1] = 1.0, -1.0                                      # below and above s_end
+    z[8:, 0] = -30.0                                                     # within 1e-13 of s_end
+    s, d, v = model.progress_of(z)
+    # ds/dt = -d du/dt against the rate written for s: exp(g) (1 - exp(s - s_end))
+    expected = torch.exp(model.log_rate(s, v)) * -torch.expm1(s - z[:, 2])
+    rate = -d * model(0.0, z)[:, 0]
+    assert torch.allclose(rate[:8], expected[:8], rtol=1e-12, atol=0)
+    assert torch.allclose(rate[8:], expected[8:], rtol=1e-2, atol=0)   # s - s_end itself is rounded there
+    assert (expected[:4] > 0).all() and (expected[4:8] < 0).all() and (expected[8:].abs() < 1e-9).all()
 
 
 def test_config_refusals():
@@ -122,5 +131,32 @@ def test_decoded_state_is_the_unburnt_one_until_progress_starts():
     assert torch.allclose(model.decode(z0), y0, rtol=1e-10, atol=1e-15)
     # the temperature barely moves while c is below 1e-12: no spurious dT/dt from the first microsecond
     z = z0.clone()
-    z[:, 0] = (torch.log(torch.tensor(1e-12 + model.floor)) - model.s_shift) / model.s_scale
+    z[:, 0] = torch.log(z[:, 2] - torch.log(torch.tensor(1e-12 + model.floor)))
     assert (model.decode(z)[:, 0] - y0[:, 0]).abs().max() < 1e-3
+
+
+def test_quadrature_trajectory_matches_a_tight_rosenbrock_solve():
+    model = random_model(seed=10)
+    y0 = torch.tensor([unburnt(phi, T, P) for phi, T, P in ((0.6, 950, 2e5), (2.5, 1350, 1.5e6), (1.0, 1100, 1e6))],
+                      dtype=torch.float64)
+    z0 = model.encode(y0)
+    times = torch.cat([torch.zeros(1, dtype=torch.float64), torch.logspace(-7, 1, 60, dtype=torch.float64)])
+    reference = kinetix.solve(model, z0, times, method="rodas5p", rtol=1e-11, atol=1e-12).ys
+    quadrature = model.trajectory(z0, times)
+    s_ref, s_quad = model.progress_of(reference)[0], model.progress_of(quadrature)[0]
+    assert (s_ref[-1] - s_ref[0]).abs().min() > 5                        # the whole ignition, to equilibrium
+    assert torch.allclose(s_quad, s_ref, rtol=0, atol=1e-5)
+    assert torch.equal(quadrature[..., 1:], z0[..., 1:].expand_as(quadrature[..., 1:]))   # only u moves
+
+
+def test_advance_matches_the_trajectory_per_member():
+    model = random_model(seed=11)
+    z0 = model.encode(burning_states(6, seed=12))
+    dt = torch.tensor([0.0, 1e-7, 1e-6, 1e-5, 1e-4, 1e-3], dtype=torch.float64)
+    stepped = model.advance(z0, dt)
+    expected = torch.stack([kinetix.solve(model, z0[i:i + 1], torch.tensor([0.0, float(dt[i])], dtype=torch.float64),
+                                          method="rodas5p", rtol=1e-11, atol=1e-12).ys[-1, 0] if dt[i] > 0 else z0[i]
+                            for i in range(6)])
+    s_step, s_expected = model.progress_of(stepped)[0], model.progress_of(expected)[0]
+    assert torch.allclose(s_step, s_expected, rtol=0, atol=1e-7)
+    assert torch.equal(stepped[0], z0[0])

@@ -33,7 +33,7 @@ import torch
 
 import kinetix
 from kinetix.errors import ConfigError
-from kinetix.surrogate import Surrogate
+from kinetix.surrogate import Surrogate, integrate
 from kinetix.training import Trainer
 
 from .latent import pressure_states
@@ -65,7 +65,7 @@ class ProgressConfig:
     batch_size: int = 4096
     lr: float = 3e-3
     validation_fraction: float = 0.125
-    methods: tuple = ("rodas3p", "rodas5p")
+    methods: tuple = ("quadrature", "rodas5p")
     rtol: float = 1e-6
     atol: float = 1e-9
 
@@ -234,13 +234,12 @@ class _ProgressRun:
     def delays(self, index: torch.Tensor, s_ignition: torch.Tensor) -> torch.Tensor:
         """Ignition delays [s] ``(len(index),)`` by quadrature of ``1 / (ds/dt)`` from the initial state."""
         model, points = self.model, self.config.quadrature_points
-        z0 = model.encode(self.states[index, 0])
+        v = model.scaled_invariants(self.states[index, 0])
         fraction = torch.linspace(0, 1, points, dtype=torch.float64)
-        s0 = z0[:, 0] * model.s_scale + model.s_shift
+        s0 = model.log_progress(self.states[index, 0])
         s = s0[:, None] + (s_ignition - s0)[:, None] * fraction                             # (B, points)
-        z = z0[:, None].expand(-1, points, -1).clone()
-        z[..., 0] = (s - model.s_shift) / model.s_scale
-        inverse = torch.exp(-model.log_rate(z)) / (1 - model.approach(z))
+        inverse = (torch.exp(-model.log_rate(s, v[:, None].expand(-1, points, -1)))
+                   / -torch.expm1(s - model.log_progress_end(v)[:, None]))
         return ((inverse[:, 1:] + inverse[:, :-1]) / 2 * s.diff(dim=1)).sum(1)
 
     def run(self) -> Surrogate:
@@ -254,10 +253,11 @@ class _ProgressRun:
             invariants = model.invariants(states)
             model.invariant_shift.copy_(invariants.mean(0))
             model.invariant_scale.copy_(invariants.std(0).clamp(min=1e-6 * invariants.abs().amax(0).clamp(min=1e-30)))
-            z = model.encode(states)
+            v = model.scaled_invariants(states)
+            x = model.inputs(s, v)
         model.end_shift.copy_(ends.mean())
         model.end_scale.copy_(ends.std().clamp(min=1e-3))
-        end_inputs, end_target = z[:, model.features[1:]], (ends - model.end_shift) / model.end_scale
+        end_inputs, end_target = v[:, model.invariant_features], (ends - model.end_shift) / model.end_scale
 
         def end_loss():
             pick = self.batch(len(end_inputs))
@@ -270,7 +270,7 @@ class _ProgressRun:
                   - torch.log1p(-torch.exp(s[usable] - ends[usable])))
         model.rate_shift.copy_(target.mean())
         model.rate_scale.copy_(target.std())
-        features = z[usable][:, model.features]
+        features = x[usable]
         scaled_target = (target - model.rate_shift) / model.rate_scale
 
         def rate_loss():
@@ -291,14 +291,14 @@ class _ProgressRun:
 
             self.fit("delay", model.rate.parameters(), config.delay_epochs, delay_loss)
         with torch.no_grad():
-            unburnt, gate = model.unburnt(z)
+            unburnt, gate = model.unburnt(s, v)
         burning = gate > 0
         departure = (states[:, 1:-1] - unburnt[:, 1:])[burning] / gate[burning, None]
         outputs = torch.cat([states[burning, :1], departure], dim=-1)       # T itself is only Newton's guess
         with torch.no_grad():
             model.output_shift.copy_(outputs.mean(0))
             model.output_scale.copy_((outputs.amax(0) - outputs.amin(0)).clamp(min=1e-12))
-        decoder_inputs = z[burning][:, model.features]
+        decoder_inputs = x[burning]
         decoder_target = (outputs - model.output_shift) / model.output_scale
 
         def decoder_loss():
@@ -320,8 +320,8 @@ class _ProgressRun:
         with torch.no_grad():
             y0 = self.states[index, 0]
             z0 = model.encode(y0)
-            latent = kinetix.solve(model, z0, self.times[every], method=method, rtol=self.config.rtol, atol=atol,
-                                   raise_on_failure=False, max_steps=100_000).ys
+            latent = integrate(model, z0, self.times[every], method=method, rtol=self.config.rtol, atol=atol,
+                               raise_on_failure=False, max_steps=100_000)
             pred = (y0 + (model.decode(latent) - model.decode(z0))).transpose(0, 1)
         seconds = time.perf_counter() - start
         data = self.states[index][:, every, :-1]

@@ -4,18 +4,23 @@ A closed adiabatic reactor at constant pressure keeps its element amounts ``e = 
 mass enthalpy ``h(T, Y)`` [J/kg] and its pressure ``P`` [Pa]; an ignition from an unburnt mixture is a
 curve in state space fixed by them. The state is ``y = [T, Y_1 .. Y_K, P]``; the latent state is
 
-    ``zc = [sigma, v]``, ``sigma = (s - s_shift) / s_scale``, ``s = ln(c + floor)``,
+    ``zc = [u, sign, s_end, v]``, ``s_end - s = sign exp(u)``, ``s = ln(c + floor)``,
     ``c = sum of Y_k over the progress species`` (monotone along an ignition),
+    ``s_end`` the progress at equilibrium (an MLP of the invariant features),
     ``v = (invariants - invariant_shift) / invariant_scale``,
     ``invariants = [e (n_elements), h, ln P, 1000 / T0, ln(e_j / e_ref) (ratio elements)]``,
 
 all exact functions of ``y``: ``T0`` is the temperature at which the unburnt mixture of the same
 elements (the ``unburnt`` species, ``Y_u = e @ unburnt_map``) has enthalpy ``h`` (Newton on the NASA-7
-polynomials). The features of both networks are ``[sigma, ln P, 1000 / T0, ratios]`` (normalised).
+polynomials). The features of the networks are ``[sigma, ln P, 1000 / T0, ratios]`` (normalised,
+``sigma = (s - s_shift) / s_scale``).
 
-- field: ``ds/dt = exp(g(features) * rate_scale + rate_shift) * (1 - exp(s - s_end))``, ``g`` an MLP and
-  ``s_end`` (the progress at equilibrium) another MLP of the invariant features: the rate vanishes at
-  ``s_end``, a stable rest point; the invariants' rates are exactly zero, so every integrator keeps them;
+- field: ``ds/dt = exp(g(features) * rate_scale + rate_shift) * (1 - exp(s - s_end))``, ``g`` an MLP: the
+  rate vanishes at ``s_end``, a stable rest point. Written for ``u``: ``du/dt = -exp(g) phi(d)`` with
+  ``d = s_end - s`` and ``phi(d) = (1 - exp(-d)) / d > 0``, so that the exponential approach to ``s_end``
+  (stiff in ``s``) is a straight line; only ``u`` moves, so every integrator keeps the invariants.
+  :meth:`ProgressODE.trajectory` and :meth:`ProgressODE.advance` integrate it without time steps
+  (:mod:`.progress_time`);
 - decoder: an MLP gives a guess of ``T`` and the departure of ``Y`` from the unburnt ``Y_u``, weighted by
   ``c / (c + GATE)`` so that the decoded state is the unburnt one at ``c = 0`` and barely moves while
   ``c`` is tiny (a decoder error there, times the large ``ds/dt`` of the first microsecond, would
@@ -26,7 +31,7 @@ polynomials). The features of both networks are ``[sigma, ln P, 1000 / T0, ratio
   ``h(y)`` by Newton, so a step keeps the elements and the enthalpy of ``y`` and the decoder's error
   cancels as the step shrinks.
 
-Shapes: ``y`` ``(..., 2 + K)``, ``zc`` ``(..., m)`` with ``m = 1 + n_invariants``.
+Shapes: ``y`` ``(..., 2 + K)``, ``zc`` ``(..., m)`` with ``m = 3 + n_invariants``.
 """
 
 from __future__ import annotations
@@ -38,13 +43,33 @@ from kinetix.errors import ConfigError
 from kinetix.networks import ACTIVATIONS
 from kinetix.networks.conserved import project
 
+from . import progress_time
 from .latent_network import _MLP
 
 GAS_CONSTANT = 8314.46261815324  # J/kmol/K
 NEWTON_ENCODE = 12   # Newton iterations for T0 from T (monotone convergence from above)
 NEWTON_DECODE = 5    # Newton iterations for T from the decoder's guess
-RATE_BOUND = 60.0
-GATE = 1e-8          # the decoded departure from the unburnt state is weighted by c / (c + GATE)    # |ln rate| clamp: a trial step far outside the data cannot overflow
+RATE_BOUND = 60.0    # |ln rate| clamp: a trial step far outside the data cannot overflow
+GATE = 1e-8          # the decoded departure from the unburnt state is weighted by c / (c + GATE)
+TINY = 1e-300        # |s_end - s| floor of u = ln|s_end - s|
+HEAD = 3             # latent components before the invariants: u, sign, s_end
+SERIES = 1e-3        # |d| below which relaxation() and its slope use their Taylor series
+
+
+def relaxation(d: torch.Tensor) -> torch.Tensor:
+    """``phi(d) = (1 - exp(-d)) / d`` (``1`` at ``d = 0``), positive: ``ds/dt = exp(g) d phi(d)``."""
+    d = d.clamp(min=-RATE_BOUND)
+    small = d.abs() < SERIES
+    safe = torch.where(small, torch.ones_like(d), d)
+    return torch.where(small, 1 - d * (1 / 2 - d * (1 / 6 - d * (1 / 24 - d / 120))), -torch.expm1(-safe) / safe)
+
+
+def relaxation_slope(d: torch.Tensor) -> torch.Tensor:
+    """``phi'(d) = (exp(-d) - phi(d)) / d``."""
+    d = d.clamp(min=-RATE_BOUND)
+    small = d.abs() < SERIES
+    safe = torch.where(small, torch.ones_like(d), d)
+    return torch.where(small, -1 / 2 + d * (1 / 3 - d * (1 / 8 - d / 30)), (torch.exp(-safe) - relaxation(safe)) / safe)
 
 
 class _ScalarMLP(nn.Module):
@@ -119,9 +144,8 @@ class ProgressODE(nn.Module):
         self.ratio_elements, self.ratio_reference = [int(i) for i in ratio_elements], int(ratio_reference)
         self.floor = float(floor)
         self.n_invariants = self.n_elements + 3 + len(self.ratio_elements)
-        self.latent_size = 1 + self.n_invariants
-        # features: sigma, ln P, 1000 / T0, the ratios (positions in zc)
-        self.features = [0] + list(range(2 + self.n_elements, self.latent_size))
+        self.latent_size = HEAD + self.n_invariants
+        self.invariant_features = list(range(self.n_elements + 1, self.n_invariants))  # ln P, 1000 / T0, ratios
         self.register_buffer("molecular_weights", weights)
         self.register_buffer("nasa_low", torch.as_tensor(nasa_low, **f64).reshape(n_species, 7))
         self.register_buffer("nasa_high", torch.as_tensor(nasa_high, **f64).reshape(n_species, 7))
@@ -137,10 +161,11 @@ class ProgressODE(nn.Module):
                            ("invariant_shift", (self.n_invariants,)), ("invariant_scale", (self.n_invariants,)),
                            ("output_shift", (1 + n_species,)), ("output_scale", (1 + n_species,))):
             self.register_buffer(name, (torch.zeros if "shift" in name else torch.ones)(size, **f64))
-        self.register_buffer("moving", torch.cat([torch.ones(1, **f64), torch.zeros(self.n_invariants, **f64)]))
-        self.rate = _ScalarMLP(len(self.features), width, depth, activation)
-        self.end = _ScalarMLP(len(self.features) - 1, width, depth, activation)
-        self.decoder = _MLP(len(self.features), 1 + n_species, width, depth, activation)
+        self.register_buffer("moving", torch.cat([torch.ones(1, **f64), torch.zeros(self.latent_size - 1, **f64)]))
+        n_features = 1 + len(self.invariant_features)
+        self.rate = _ScalarMLP(n_features, width, depth, activation)
+        self.end = _ScalarMLP(n_features - 1, width, depth, activation)
+        self.decoder = _MLP(n_features, 1 + n_species, width, depth, activation)
 
     # ------------------------------------------------------------------ thermodynamics (NASA-7)
 
@@ -179,65 +204,96 @@ class ProgressODE(nn.Module):
         ratios = amounts[..., self.ratio_elements] - amounts[..., self.ratio_reference:self.ratio_reference + 1]
         return torch.cat([e, h[..., None], P.log()[..., None], (1000.0 / T0)[..., None], ratios], dim=-1)
 
+    def scaled_invariants(self, y: torch.Tensor) -> torch.Tensor:
+        """``v`` ``(..., n_invariants)``: the invariants normalised by the trainer's shift and scale."""
+        return (self.invariants(y) - self.invariant_shift) / self.invariant_scale
+
     def log_progress(self, y: torch.Tensor) -> torch.Tensor:
         """``s = ln(c + floor)`` ``(...,)``."""
         return torch.log(y[..., 1:1 + self.n_species] @ self.progress + self.floor)
 
-    def encode(self, y: torch.Tensor) -> torch.Tensor:
-        sigma = (self.log_progress(y) - self.s_shift) / self.s_scale
-        return torch.cat([sigma[..., None], (self.invariants(y) - self.invariant_shift) / self.invariant_scale], -1)
+    def inputs(self, s: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        """The networks' features ``[sigma, ln P, 1000 / T0, ratios]`` (normalised) ``(..., n_features)`` at
+        log progress ``s`` ``(...,)`` and scaled invariants ``v`` ``(..., n_invariants)``."""
+        return torch.cat([((s - self.s_shift) / self.s_scale)[..., None], v[..., self.invariant_features]], dim=-1)
 
-    def log_rate(self, zc: torch.Tensor) -> torch.Tensor:
+    def log_rate(self, s: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
         """``g``, the log of the rate far from equilibrium [ln(1/s)] ``(...,)``."""
-        g = self.rate(zc[..., self.features]) * self.rate_scale + self.rate_shift
+        g = self.rate(self.inputs(s, v)) * self.rate_scale + self.rate_shift
         return g.clamp(-RATE_BOUND, RATE_BOUND)
 
-    def log_progress_end(self, zc: torch.Tensor) -> torch.Tensor:
-        """``s_end``, the log progress at equilibrium ``(...,)``."""
-        return self.end(zc[..., self.features[1:]]) * self.end_scale + self.end_shift
+    def log_progress_end(self, v: torch.Tensor) -> torch.Tensor:
+        """``s_end``, the log progress at equilibrium ``(...,)`` of scaled invariants ``v``."""
+        return self.end(v[..., self.invariant_features]) * self.end_scale + self.end_shift
 
-    def approach(self, zc: torch.Tensor) -> torch.Tensor:
-        """``exp(s - s_end)`` ``(...,)``: 0 far from equilibrium, 1 at it."""
-        return torch.exp((zc[..., 0] * self.s_scale + self.s_shift - self.log_progress_end(zc)).clamp(max=RATE_BOUND))
+    def encode(self, y: torch.Tensor) -> torch.Tensor:
+        """``zc = [u, sign, s_end, v]`` ``(..., 3 + n_invariants)`` of states ``y`` ``(..., 2 + K)``."""
+        v = self.scaled_invariants(y)
+        s_end = self.log_progress_end(v)
+        distance = s_end - self.log_progress(y)
+        sign = torch.where(distance < 0, -torch.ones_like(distance), torch.ones_like(distance))
+        u = distance.abs().clamp(min=TINY).log()
+        return torch.cat([u[..., None], sign[..., None], s_end[..., None], v], dim=-1)
+
+    def progress_of(self, zc: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(s, d = s_end - s, v)`` of latent states ``zc``."""
+        d = zc[..., 1] * torch.exp(zc[..., 0])
+        return zc[..., 2] - d, d, zc[..., HEAD:]
 
     def forward(self, t, zc: torch.Tensor) -> torch.Tensor:
-        rate = torch.exp(self.log_rate(zc)) * (1 - self.approach(zc)) / self.s_scale
-        return rate[..., None] * self.moving
+        s, d, v = self.progress_of(zc)
+        speed = -torch.exp(self.log_rate(s, v)) * relaxation(d)
+        return speed[..., None] * self.moving
 
     def jacobian(self, t, zc: torch.Tensor) -> torch.Tensor:
-        x = zc[..., self.features]
+        s, d, v = self.progress_of(zc)
+        x = self.inputs(s, v)
         g = self.rate(x) * self.rate_scale + self.rate_shift
         inside = (g.abs() <= RATE_BOUND).to(zc.dtype)
-        speed = torch.exp(g.clamp(-RATE_BOUND, RATE_BOUND)) / self.s_scale
-        q = self.approach(zc)
-        d_rate = (speed * (1 - q) * self.rate_scale * inside)[..., None] * self.rate.gradient(x)
-        d_end = torch.cat([torch.zeros_like(x[..., :1]), self.end.gradient(x[..., 1:]) * self.end_scale], -1)
-        d_end[..., 0] = -self.s_scale
+        speed = torch.exp(g.clamp(-RATE_BOUND, RATE_BOUND))
+        phi = relaxation(d)
+        slope = self.rate.gradient(x) * (self.rate_scale * inside)[..., None]       # dg/dx
+        g_s = slope[..., 0] / self.s_scale
+        # F = -exp(g(s, v)) phi(d), s = s_end - d, d = sign exp(u)
+        d_d = -speed * (relaxation_slope(d) - g_s * phi)                              # dF/dd at fixed s_end
         row = torch.zeros_like(zc)
-        row[..., self.features] = d_rate + (speed * q)[..., None] * d_end
+        row[..., 0] = d_d * d
+        row[..., 1] = d_d * torch.exp(zc[..., 0])
+        row[..., 2] = -speed * phi * g_s
+        row[..., [HEAD + i for i in self.invariant_features]] = -(speed * phi)[..., None] * slope[..., 1:]
         return torch.cat([row[..., None, :], torch.zeros_like(zc)[..., None, :].expand(
-            *zc.shape[:-1], self.n_invariants, zc.shape[-1])], dim=-2)
+            *zc.shape[:-1], zc.shape[-1] - 1, zc.shape[-1])], dim=-2)
 
-    def unburnt(self, zc: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """``([T0, Y_u] (..., 1 + K), c / (c + GATE) (...,))``: the unburnt state of ``zc``'s invariants and the
-        weight of the decoded departure from it."""
-        invariants = zc[..., 1:] * self.invariant_scale + self.invariant_shift
+    def unburnt(self, s: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``([T0, Y_u] (..., 1 + K), c / (c + GATE) (...,))``: the unburnt state of the invariants ``v`` and the
+        weight of the decoded departure from it at log progress ``s``."""
+        invariants = v * self.invariant_scale + self.invariant_shift
         unburnt = torch.cat([1000.0 / invariants[..., self.n_elements + 2:self.n_elements + 3],
                              invariants[..., :self.n_elements] @ self.unburnt_map], dim=-1)
-        c = (torch.exp(zc[..., 0] * self.s_scale + self.s_shift) - self.floor).clamp(min=0.0)
+        c = (torch.exp(s) - self.floor).clamp(min=0.0)
         return unburnt, c / (c + GATE)
 
     def decode(self, zc: torch.Tensor) -> torch.Tensor:
-        unburnt, gate = self.unburnt(zc)
-        raw = self.decoder(zc[..., self.features]) * self.output_scale + self.output_shift
+        s, _, v = self.progress_of(zc)
+        unburnt, gate = self.unburnt(s, v)
+        raw = self.decoder(self.inputs(s, v)) * self.output_scale + self.output_shift
         raw = torch.cat([raw[..., :1], unburnt[..., 1:] + gate[..., None] * raw[..., 1:]], dim=-1)  # T: a guess
-        invariants = zc[..., 1:] * self.invariant_scale + self.invariant_shift
+        invariants = v * self.invariant_scale + self.invariant_shift
         e, h, log_p = (invariants[..., :self.n_elements], invariants[..., self.n_elements],
                        invariants[..., self.n_elements + 1])
-        c = torch.exp(zc[..., 0] * self.s_scale + self.s_shift) - self.floor
+        c = torch.exp(s) - self.floor
         Y = project(raw[..., 1:], self.constraints, self.y_weight, torch.cat([e, c[..., None]], -1))
         T = self.temperature(h, Y, raw[..., 0], NEWTON_DECODE)
         return torch.cat([T[..., None], Y, log_p.exp()[..., None]], dim=-1)
+
+    def trajectory(self, zc: torch.Tensor, times: torch.Tensor) -> torch.Tensor:
+        """Latent states ``(T, N, m)`` at ``times`` ``(T,)`` [s] after ``zc`` ``(N, m)``, by quadrature
+        (:mod:`.progress_time`)."""
+        return progress_time.trajectory(self, zc, times)
+
+    def advance(self, zc: torch.Tensor, dt: torch.Tensor) -> torch.Tensor:
+        """Latent states ``(N, m)`` after ``dt`` [s] ``(N,)`` or ``()`` (:mod:`.progress_time`)."""
+        return progress_time.advance(self, zc, dt)
 
     def combine(self, y: torch.Tensor, before: torch.Tensor, after: torch.Tensor) -> torch.Tensor:
         """``y`` ``(..., 2 + K)`` moved by the decoded change ``after - before``, keeping its elements and enthalpy."""

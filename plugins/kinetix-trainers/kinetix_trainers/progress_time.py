@@ -1,0 +1,128 @@
+"""Time along a progress curve: a whole ignition by quadrature, a reaction step by inverting it.
+
+The progress ODE of :class:`~kinetix_trainers.progress_network.ProgressODE` is scalar and autonomous, so
+time is an integral over progress. With ``d = s_end - s``, ``rho = |d|`` and the progress coordinate
+
+    ``w = -(rho + ln rho)``  (``= s - s_end`` far from equilibrium, ``-ln rho`` near it),
+
+which increases along every solution on either side of ``s_end``,
+
+    ``dt/dw = exp(-g(s)) / (phi(d) (1 + rho))``,
+
+a smooth, positive, bounded integrand: the approach to ``s_end`` (stiff in ``s``, rate constants up
+to 1e6 /s) is a straight line in ``w``, and the first microsecond of an ignition (``ds/dt`` up to
+1e7 /s) contributes a tiny integrand instead of a tiny time step. Nothing here takes an adaptive
+step: the cost is a fixed number of rate evaluations per member, all in one batch.
+
+- :func:`trajectory`: ``t(w)`` on ``nodes`` points evenly in ``w`` up to ``W_END`` (fourth-order
+  cumulative quadrature), inverted at the output times by cubic Hermite interpolation
+  (slopes ``dw/dt``); past ``W_END`` (``rho < 2e-8``) ``w`` grows linearly in time;
+- :func:`advance`: the ``w`` after a time ``dt`` per member: Newton on ``ln(w - w0)`` for
+  ``integral = dt``, the integral by Gauss-Legendre.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from kinetix.errors import SolverError
+
+W_END = 18.0           # the quadrature's last w (rho = 1.5e-8); later, w is linear in time
+NODES = 129            # quadrature nodes per member of a trajectory
+LAMBERT_NEWTON = 8     # Newton steps of rho + ln rho = q
+GAUSS_NODES = 8        # Gauss-Legendre nodes of advance()'s integral
+ADVANCE_NEWTON = 6     # Newton steps of advance()
+GAUSS = np.polynomial.legendre.leggauss(GAUSS_NODES)
+
+
+def coordinate(rho: torch.Tensor) -> torch.Tensor:
+    """``w = -(rho + ln rho)`` ``(...)``."""
+    return -(rho + torch.log(rho))
+
+
+def distance(w: torch.Tensor) -> torch.Tensor:
+    """``rho`` with ``coordinate(rho) = w`` (Newton on ``ln rho``; the inverse of :func:`coordinate`)."""
+    q = -w
+    log_rho = torch.where(q > 1, torch.log(q.clamp(min=1.0)), q)
+    for _ in range(LAMBERT_NEWTON):
+        rho = torch.exp(log_rho)
+        log_rho = log_rho - (rho + log_rho - q) / (rho + 1)
+    return torch.exp(log_rho)
+
+
+def time_density(model, w: torch.Tensor, sign: torch.Tensor, s_end: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """``dt/dw`` [s] ``(N, P)`` at coordinates ``w`` ``(N, P)`` of members with ``sign``, ``s_end`` ``(N, 1)``
+    and scaled invariants ``v`` ``(N, 1, n_invariants)``."""
+    from .progress_network import relaxation
+
+    rho = distance(w)
+    d = sign * rho
+    g = model.log_rate(s_end - d, v.expand(*w.shape, -1))
+    return torch.exp(-g) / (relaxation(d) * (1 + rho))
+
+
+def _parts(model, zc: torch.Tensor):
+    """``(w0 (N,), sign (N, 1), s_end (N, 1), v (N, 1, n_invariants))`` of latent states ``(N, m)``."""
+    from .progress_network import HEAD
+
+    return (coordinate(torch.exp(zc[:, 0])), zc[:, 1:2], zc[:, 2:3], zc[:, None, HEAD:])
+
+
+def _latent(zc: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """``zc`` ``(N, m)`` with its ``u`` replaced by that of coordinates ``w`` ``(N, T)`` → ``(T, N, m)``."""
+    out = zc.unsqueeze(0).repeat(w.shape[1], 1, 1)
+    out[..., 0] = torch.log(distance(w)).transpose(0, 1)
+    return out
+
+
+def trajectory(model, zc: torch.Tensor, times: torch.Tensor, nodes: int = NODES) -> torch.Tensor:
+    """Latent states ``(T, N, m)`` at ``times`` ``(T,)`` [s] (from 0, non-negative) after ``zc`` ``(N, m)``."""
+    if nodes < 4:
+        raise SolverError(f"the progress quadrature needs at least 4 nodes, got {nodes}")
+    if len(times) and float(times.min()) < 0:
+        raise SolverError("the progress quadrature integrates forwards only: output times must not come before t0")
+    w0, sign, s_end, v = _parts(model, zc)
+    w1 = torch.maximum(w0, torch.full_like(w0, W_END))
+    fraction = torch.linspace(0, 1, nodes, dtype=zc.dtype, device=zc.device)
+    w = w0[:, None] + (w1 - w0)[:, None] * fraction                               # (N, nodes)
+    f = time_density(model, w, sign, s_end, v)
+    h = ((w1 - w0) / (nodes - 1))[:, None] / 24
+    panels = torch.cat([h * (9 * f[:, :1] + 19 * f[:, 1:2] - 5 * f[:, 2:3] + f[:, 3:4]),
+                        h * (-f[:, :-3] + 13 * f[:, 1:-2] + 13 * f[:, 2:-1] - f[:, 3:]),
+                        h * (f[:, -4:-3] - 5 * f[:, -3:-2] + 19 * f[:, -2:-1] + 9 * f[:, -1:])], dim=1)
+    t = torch.cat([torch.zeros_like(w0)[:, None], panels.cumsum(1)], dim=1)       # (N, nodes)
+    tau = times.to(zc.dtype).expand(len(w0), -1).contiguous()                     # (N, T)
+    j = (torch.searchsorted(t, tau, right=True) - 1).clamp(0, nodes - 2)
+    t_a, t_b = t.gather(1, j), t.gather(1, j + 1)
+    w_a, w_b = w.gather(1, j), w.gather(1, j + 1)
+    m_a, m_b = 1 / f.gather(1, j), 1 / f.gather(1, j + 1)                       # dw/dt
+    span = (t_b - t_a).clamp(min=torch.finfo(zc.dtype).tiny)
+    x = ((tau - t_a) / span).clamp(0, 1)
+    inside = (w_a * (1 + 2 * x) * (1 - x) ** 2 + span * m_a * x * (1 - x) ** 2
+              + w_b * x * x * (3 - 2 * x) - span * m_b * x * x * (1 - x))
+    beyond = w1[:, None] + (tau - t[:, -1:]) * (1 / f[:, -1:])
+    return _latent(zc, torch.where(tau > t[:, -1:], beyond, inside))
+
+
+def advance(model, zc: torch.Tensor, dt: torch.Tensor) -> torch.Tensor:
+    """Latent states ``(N, m)`` after ``dt`` ``(N,)`` or ``()`` [s] (non-negative) from ``zc`` ``(N, m)``."""
+    w0, sign, s_end, v = _parts(model, zc)
+    dt = dt.to(zc.dtype) * torch.ones_like(w0)                                        # traceable for any N
+    nodes = torch.as_tensor(GAUSS[0], dtype=zc.dtype, device=zc.device) * 0.5 + 0.5     # on [0, 1]
+    weights = torch.as_tensor(GAUSS[1], dtype=zc.dtype, device=zc.device) * 0.5
+    moving = dt > 0
+    target = torch.log(torch.where(moving, dt, torch.ones_like(dt)))
+    span = dt * (1 / time_density(model, w0[:, None], sign, s_end, v)[:, 0])       # Euler in w
+    log_span = torch.log(torch.where(moving, span, torch.ones_like(span)))
+    for _ in range(ADVANCE_NEWTON):
+        span = torch.exp(log_span)
+        points = torch.cat([w0[:, None] + span[:, None] * nodes, (w0 + span)[:, None]], dim=1)
+        f = time_density(model, points, sign, s_end, v)
+        integral = span * (f[:, :-1] @ weights)
+        slope = span * f[:, -1] / integral                                          # d ln integral / d ln span
+        log_span = log_span - ((torch.log(integral) - target) / slope).clamp(-math.log(10), math.log(10))
+    w = torch.where(moving, w0 + torch.exp(log_span), w0)
+    return _latent(zc, w[:, None])[0]
