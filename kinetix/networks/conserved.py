@@ -18,8 +18,9 @@ def project(x: torch.Tensor, invariants: torch.Tensor, weights: torch.Tensor, ta
     residual = x @ invariants.transpose(0, 1)                                      # (..., m)
     if target is not None:
         residual = residual - target
-    multiplier = torch.linalg.solve(scaled @ invariants.transpose(0, 1), residual.unsqueeze(-1)).squeeze(-1)
-    return x - multiplier @ scaled
+    flat = residual.reshape(-1, residual.shape[-1]).transpose(0, 1)               # one factorisation, all rows
+    multiplier = torch.linalg.solve(scaled @ invariants.transpose(0, 1), flat).transpose(0, 1)
+    return x - multiplier.reshape(residual.shape) @ scaled
 
 
 class ConservedField(nn.Module):

@@ -158,5 +158,5 @@ def test_advance_matches_the_trajectory_per_member():
                                           method="rodas5p", rtol=1e-11, atol=1e-12).ys[-1, 0] if dt[i] > 0 else z0[i]
                             for i in range(6)])
     s_step, s_expected = model.progress_of(stepped)[0], model.progress_of(expected)[0]
-    assert torch.allclose(s_step, s_expected, rtol=0, atol=1e-7)
+    assert torch.allclose(s_step, s_expected, rtol=0, atol=1e-6)   # dT/ds < 2000 K: under 2 mK
     assert torch.equal(stepped[0], z0[0])

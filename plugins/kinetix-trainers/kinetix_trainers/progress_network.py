@@ -151,6 +151,11 @@ class ProgressODE(nn.Module):
         self.register_buffer("nasa_high", torch.as_tensor(nasa_high, **f64).reshape(n_species, 7))
         self.register_buffer("nasa_mid", torch.as_tensor(nasa_mid, **f64).reshape(n_species))
         self.register_buffer("elements", element_matrix)
+        for name, table in (("low", self.nasa_low), ("high", self.nasa_high)):   # NASA-7 as products with powers of T
+            per_mass = GAS_CONSTANT / weights
+            self.register_buffer(f"enthalpy_{name}", (torch.cat([table[:, 5:6], table[:, :5] / torch.arange(1, 6, **f64)],
+                                                                 dim=1) * per_mass[:, None]).T.contiguous(), persistent=False)
+            self.register_buffer(f"capacity_{name}", (table[:, :5] * per_mass[:, None]).T.contiguous(), persistent=False)
         self.register_buffer("unburnt_map", torch.as_tensor(unburnt_map, **f64).reshape(self.n_elements, n_species))
         self.register_buffer("progress", progress_vector)
         self.register_buffer("constraints", torch.cat([element_matrix, progress_vector[None]]))
@@ -169,27 +174,25 @@ class ProgressODE(nn.Module):
 
     # ------------------------------------------------------------------ thermodynamics (NASA-7)
 
-    def _coefficients(self, T: torch.Tensor) -> torch.Tensor:
-        return torch.where((T[..., None] <= self.nasa_mid)[..., None], self.nasa_low, self.nasa_high)
+    def _species_thermo(self, T: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(h_k, cp_k)`` ``(..., K)`` [J/kg, J/kg/K] of every species at ``T`` ``(...,)`` [K]."""
+        t = T[..., None]
+        powers = torch.cat([torch.ones_like(t), t, t * t, t * t * t, t * t * t * t, t.pow(5)], dim=-1)   # (..., 6)
+        low = self.nasa_mid >= t
+        h = torch.where(low, powers @ self.enthalpy_low, powers @ self.enthalpy_high)
+        cp = torch.where(low, powers[..., :5] @ self.capacity_low, powers[..., :5] @ self.capacity_high)
+        return h, cp
 
     def enthalpy(self, T: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:
         """Mass enthalpy [J/kg] ``(...,)`` at ``T`` ``(...,)`` [K] and ``Y`` ``(..., K)``."""
-        a, t = self._coefficients(T), T[..., None]
-        h_RT = (a[..., 0] + t * (a[..., 1] / 2 + t * (a[..., 2] / 3 + t * (a[..., 3] / 4 + t * a[..., 4] / 5)))
-                + a[..., 5] / t)
-        return (h_RT * (GAS_CONSTANT * t) / self.molecular_weights * Y).sum(-1)
-
-    def heat_capacity(self, T: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:
-        """Mass heat capacity at constant pressure [J/kg/K] ``(...,)``."""
-        a, t = self._coefficients(T), T[..., None]
-        cp_R = a[..., 0] + t * (a[..., 1] + t * (a[..., 2] + t * (a[..., 3] + t * a[..., 4])))
-        return (cp_R * GAS_CONSTANT / self.molecular_weights * Y).sum(-1)
+        return (self._species_thermo(T)[0] * Y).sum(-1)
 
     def temperature(self, h: torch.Tensor, Y: torch.Tensor, guess: torch.Tensor, iterations: int) -> torch.Tensor:
         """``T`` with ``enthalpy(T, Y) = h``, by ``iterations`` Newton steps from ``guess``."""
         T = guess
         for _ in range(iterations):
-            T = T - (self.enthalpy(T, Y) - h) / self.heat_capacity(T, Y)
+            h_k, cp_k = self._species_thermo(T)
+            T = T - ((h_k * Y).sum(-1) - h) / (cp_k * Y).sum(-1)
         return T
 
     # ------------------------------------------------------------------ encoder, field, decoder
