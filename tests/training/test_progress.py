@@ -160,3 +160,15 @@ def test_advance_matches_the_trajectory_per_member():
     s_step, s_expected = model.progress_of(stepped)[0], model.progress_of(expected)[0]
     assert torch.allclose(s_step, s_expected, rtol=0, atol=1e-6)   # dT/ds < 2000 K: under 2 mK
     assert torch.equal(stepped[0], z0[0])
+
+
+def test_latent_states_at_equilibrium_stay_finite():
+    """A Rosenbrock solve drives u = ln|s_end - s| linearly to -1e6 and beyond; exp(u) underflows to 0 there."""
+    model = random_model(seed=13)
+    z = model.encode(burning_states(2, seed=14))
+    z[:, 0] = torch.tensor([-800.0, -1e6], dtype=torch.float64)
+    stepped = model.advance(z, torch.tensor(1e-6, dtype=torch.float64))
+    along = model.trajectory(z, torch.tensor([0.0, 1e-3], dtype=torch.float64))
+    for latent in (stepped, along[-1]):
+        assert torch.isfinite(latent).all() and (latent[:, 0] < z[:, 0]).all()
+        assert torch.equal(model.progress_of(latent)[0], z[:, 2])            # s = s_end
