@@ -33,9 +33,19 @@ from kinetix.errors import SolverError
 W_END = 18.0           # the quadrature's last w (rho = 1.5e-8); later, w is linear in time
 NODES = 257            # quadrature nodes per member of a trajectory (H2/air held-out: 0.3 K from a tight Rosenbrock solve)
 LAMBERT_NEWTON = 8     # Newton steps of rho + ln rho = q
-GAUSS_NODES = 4        # Gauss-Legendre nodes of advance()'s integral (5e-8 in s on the tests' ignitions)
-ADVANCE_NEWTON = 3     # Newton steps of advance() (converged in 3 from the Euler guess)
-GAUSS = np.polynomial.legendre.leggauss(GAUSS_NODES)
+GAUSS_NODES = 4        # Gauss-Legendre nodes per panel of advance()
+ADVANCE_NEWTON = 8     # bracketed Newton steps of advance()
+PANELS = 4              # advance(): composite panels (0.08 K at 1e-6 s, 7 K at 1e-5 s from a tight solve; 2 panels: 2 K, 38 K)
+EXPAND = math.log(10)   # advance(): the step of log span outside a bracket
+
+
+def gauss_legendre(count: int, panels: int, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Nodes and weights ``(count * panels,)`` of composite Gauss-Legendre quadrature on [0, 1]."""
+    x, w = np.polynomial.legendre.leggauss(count)
+    starts = np.arange(panels)[:, None] / panels
+    nodes, weights = (starts + (x + 1) / (2 * panels)).ravel(), np.tile(w / (2 * panels), panels)
+    return (torch.as_tensor(nodes, dtype=like.dtype, device=like.device),
+            torch.as_tensor(weights, dtype=like.dtype, device=like.device))
 
 
 def coordinate(u: torch.Tensor) -> torch.Tensor:
@@ -111,18 +121,24 @@ def advance(model, zc: torch.Tensor, dt: torch.Tensor) -> torch.Tensor:
     """Latent states ``(N, m)`` after ``dt`` ``(N,)`` or ``()`` [s] (non-negative) from ``zc`` ``(N, m)``."""
     w0, sign, s_end, v = _parts(model, zc)
     dt = dt.to(zc.dtype) * torch.ones_like(w0)                                        # traceable for any N
-    nodes = torch.as_tensor(GAUSS[0], dtype=zc.dtype, device=zc.device) * 0.5 + 0.5     # on [0, 1]
-    weights = torch.as_tensor(GAUSS[1], dtype=zc.dtype, device=zc.device) * 0.5
+    nodes, weights = gauss_legendre(GAUSS_NODES, PANELS, zc)
     moving = dt > 0
     target = torch.log(torch.where(moving, dt, torch.ones_like(dt)))
     span = dt * (1 / time_density(model, w0[:, None], sign, s_end, v)[:, 0])       # Euler in w
-    log_span = torch.log(torch.where(moving, span, torch.ones_like(span)))
+    log_span = torch.log(torch.where(moving, span, torch.ones_like(span))).clamp(max=0.0)   # at most 1 to start
+    low = torch.full_like(log_span, -math.inf)                                        # the root lies in (low, high)
+    high = torch.full_like(log_span, math.inf)
     for _ in range(ADVANCE_NEWTON):
         span = torch.exp(log_span)
         points = torch.cat([w0[:, None] + span[:, None] * nodes, (w0 + span)[:, None]], dim=1)
         f = time_density(model, points, sign, s_end, v)
         integral = span * (f[:, :-1] @ weights)
-        slope = span * f[:, -1] / integral                                          # d ln integral / d ln span
-        log_span = log_span - ((torch.log(integral) - target) / slope).clamp(-math.log(10), math.log(10))
+        residual = torch.log(integral) - target                                       # increasing in log_span
+        low = torch.where(residual < 0, torch.maximum(low, log_span), low)
+        high = torch.where(residual > 0, torch.minimum(high, log_span), high)
+        newton = log_span - residual * integral / (span * f[:, -1])
+        bisection = torch.where(torch.isinf(high), log_span + EXPAND,
+                                torch.where(torch.isinf(low), log_span - EXPAND, (low + high) / 2))
+        log_span = torch.where((newton > low) & (newton < high), newton, bisection)
     w = torch.where(moving, w0 + torch.exp(log_span), w0)
     return _latent(zc, w[:, None])[0]
