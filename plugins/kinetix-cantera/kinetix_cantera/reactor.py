@@ -116,12 +116,13 @@ class ReactorMechanism(Mechanism):
             self.register_buffer("_initial", None, persistent=False)
             return
         settings = {**self.settings, "oxidizer": oxidizer}
-        self._set_members([self._initial_gas(settings, "")], [settings], squeeze=True)
+        self._set_members([self._initial_state(self.kinetics.solution(), settings, "")], [settings], squeeze=True)
 
     # ---------------------------------------------------------------- initial states
 
-    def _initial_gas(self, settings: Mapping[str, Any], where: str) -> ct.Solution:
-        """A Cantera gas at the initial state that ``settings`` (the ``MEMBER_SETTINGS``) define;
+    def _initial_state(self, gas: ct.Solution, settings: Mapping[str, Any], where: str) -> tuple[list[float], float]:
+        """``([T, Y_1 .. Y_K], density)`` of the initial state that ``settings`` (the ``MEMBER_SETTINGS``)
+        define, set on ``gas`` (one gas serves every member: a Solution of GRI-Mech 3.0 holds ~25 MB);
         ``where`` names the member in messages."""
         source = self.kinetics.source
         composition, equivalence_ratio, fuel = (settings.get(k) for k in ("composition", "equivalence_ratio", "fuel"))
@@ -134,7 +135,6 @@ class ReactorMechanism(Mechanism):
             raise MechanismError(f"{source}{where}: equivalence_ratio needs fuel=, e.g. fuel='CH4' or 'H2:1'")
         for field in ("composition", "fuel", "oxidizer"):
             _refuse_negative(settings.get(field), f"{source}{where}: {field}")
-        gas = self.kinetics.solution()
         try:
             if composition is not None:
                 gas.X = composition
@@ -144,17 +144,18 @@ class ReactorMechanism(Mechanism):
         except (ct.CanteraError, TypeError, ValueError) as error:
             detail = " ".join(line.strip() for line in str(error).splitlines() if line.strip() and "***" not in line)
             raise MechanismError(f"{source}{where}: cannot set the initial state: {detail}") from None
-        return gas
+        return [gas.T, *gas.Y], gas.density
 
-    def _set_members(self, gases: Sequence[ct.Solution], settings: Sequence[Mapping[str, Any]], squeeze: bool) -> None:
-        """Register the initial states ``(N, K+1)`` of ``gases``, their pressures as given in
-        ``settings`` and densities (the given constant-volume density, else the gas's) ``(N,)``;
+    def _set_members(self, states: Sequence[tuple[list[float], float]], settings: Sequence[Mapping[str, Any]],
+                     squeeze: bool) -> None:
+        """Register the initial states ``(N, K+1)`` of ``states`` (:meth:`_initial_state`'s), their pressures as
+        given in ``settings`` and densities (the given constant-volume density, else the state's) ``(N,)``;
         ``squeeze``: one member without a batch dimension."""
         dtype = self.kinetics.molecular_weights.dtype
         pressure = torch.tensor([float(member["pressure"]) for member in settings], dtype=dtype)
-        density = torch.tensor([gas.density if member["density"] is None else float(member["density"])
-                                for gas, member in zip(gases, settings)], dtype=dtype)
-        initial = torch.tensor([[gas.T, *gas.Y] for gas in gases], dtype=dtype)
+        density = torch.tensor([state_density if member["density"] is None else float(member["density"])
+                                for (_, state_density), member in zip(states, settings)], dtype=dtype)
+        initial = torch.tensor([state for state, _ in states], dtype=dtype)
         if squeeze:
             pressure, density, initial = pressure[0], density[0], initial[0]
         self.register_buffer("pressure", pressure)
@@ -173,7 +174,7 @@ class ReactorMechanism(Mechanism):
         """
         if not rows:
             raise ConfigError(f"{self.kinetics.source}: the conditions table is empty")
-        members, gases = [], []
+        members, states, gas = [], [], self.kinetics.solution()
         for i, row in enumerate(rows):
             unknown = sorted(set(row) - set(MEMBER_SETTINGS))
             if unknown:
@@ -190,10 +191,10 @@ class ReactorMechanism(Mechanism):
                 settings["composition"] = None
             settings.update(row)
             members.append(settings)
-            gases.append(self._initial_gas(settings, f": member {i} ({_describe(row)})"))
+            states.append(self._initial_state(gas, settings, f": member {i} ({_describe(row)})"))
         batch = ReactorMechanism(self.kinetics, self.reactor, t_end=self.settings["t_end"],
                                  t_first=self.settings["t_first"], n_times=self.settings["n_times"])
-        batch._set_members(gases, members, squeeze=False)
+        batch._set_members(states, members, squeeze=False)
         batch.settings = {**self.settings, **{key: None for key in MEMBER_SETTINGS}, "members": members}
         batch.metadata = {**self.metadata, "members": len(members)}
         dtype = batch.pressure.dtype
