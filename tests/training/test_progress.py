@@ -7,7 +7,8 @@ import pytest
 import torch
 
 import kinetix
-from kinetix_trainers.progress import network_config, parse_progress_config
+from kinetix_trainers import progress as progress_module
+from kinetix_trainers.progress import network_config, parse_progress_config, progress_rates
 from kinetix_trainers.progress_network import ProgressODE
 from kinetix.errors import ConfigError
 
@@ -174,3 +175,18 @@ def test_latent_states_at_equilibrium_stay_finite():
     for latent in (stepped, along[-1]):
         assert torch.isfinite(latent).all() and (latent[:, 0] < z[:, 0]).all()
         assert torch.equal(model.progress_of(latent)[0], z[:, 2])            # s = s_end
+
+
+def test_progress_rates_in_parts_at_each_state_pressure(monkeypatch):
+    """The exact rates the rate MLP is fitted on come in parts of RATE_STATES states (a right-hand side of
+    GRI-Mech 3.0 on 160,000 states would hold ~4 GB), each state at its own pressure: Cantera's rates."""
+    monkeypatch.setattr(progress_module, "RATE_STATES", 3)
+    states = burning_states(7, seed=11)
+    data = type("Data", (), {"metadata": {"mechanism": "cantera:h2o2.yaml"}})()
+    weights = torch.tensor([1.0 if s in ("H2O", "HO2", "H2O2") else 0.0 for s in SPECIES], dtype=torch.float64)
+    rates = progress_rates(data, states, states[:, -1], weights)
+    expected = []
+    for state in states.tolist():
+        gas.TPY = state[0], state[-1], state[1:-1]
+        expected.append(float(gas.net_production_rates @ (gas.molecular_weights * weights.numpy())) / gas.density)
+    np.testing.assert_allclose(rates.numpy(), expected, rtol=1e-8, atol=1e-8 * np.abs(expected).max())  # net of large rates

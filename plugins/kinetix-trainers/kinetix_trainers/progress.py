@@ -43,6 +43,7 @@ from .trainer import history_csv
 
 HISTORY_FIELDS = ("step", "stage", "loss", "seconds")
 EVALUATION_TIMES = 200  # output times (evenly among the data's) on which integrators are compared
+RATE_STATES = 8192      # states per right-hand-side call of progress_rates
 
 
 @dataclass(frozen=True)
@@ -147,11 +148,15 @@ def network_config(name: str, species: list[str], y0: torch.Tensor, ranges: torc
 
 
 def progress_rates(dataset, states: torch.Tensor, pressures: torch.Tensor, progress: torch.Tensor) -> torch.Tensor:
-    """``dc/dt`` [1/s] ``(N,)`` of states ``[T, Y, P]`` ``(N, 2 + K)`` from the mechanism's right-hand side."""
+    """``dc/dt`` [1/s] ``(N,)`` of states ``[T, Y, P]`` ``(N, 2 + K)`` from the mechanism's right-hand side,
+    ``RATE_STATES`` states per call (its intermediates are ``(states, reactions)``)."""
     mechanism = kinetix.load_mechanism(str(dataset.metadata["mechanism"]).removesuffix(".yaml") + ".yaml")
-    mechanism.pressure = pressures
+    rates = []
     with torch.no_grad():
-        return mechanism.rhs(torch.zeros(()), states[:, :-1])[:, 1:] @ progress
+        for part, pressure in zip(states.split(RATE_STATES), pressures.split(RATE_STATES)):
+            mechanism.pressure = pressure
+            rates.append(mechanism.rhs(torch.zeros(()), part[:, :-1])[:, 1:] @ progress)
+    return torch.cat(rates)
 
 
 class ProgressTrainer(Trainer):
