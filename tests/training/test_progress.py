@@ -22,13 +22,14 @@ def unburnt(phi: float, T: float = 1000.0, P: float = ct.one_atm) -> list[float]
     return [T, *gas.Y, P]
 
 
-def random_model(seed: int = 0) -> ProgressODE:
-    """A progress network for H2/air on h2o2.yaml with random weights and plausible scales."""
+def random_model(seed: int = 0, **settings) -> ProgressODE:
+    """A progress network for H2/air on h2o2.yaml with random weights and plausible scales; ``settings``
+    go to :class:`ProgressODE`."""
     torch.manual_seed(seed)
     y0 = torch.tensor([unburnt(phi)[1:-1] for phi in (0.5, 1.0, 3.0)], dtype=torch.float64)
     config = network_config("h2o2", SPECIES, y0, torch.full((len(SPECIES),), 0.1, dtype=torch.float64),
                             ("H2O", "HO2", "H2O2"))
-    model = ProgressODE(len(SPECIES) + 2, **config, width=8, depth=2)
+    model = ProgressODE(len(SPECIES) + 2, **config, width=8, depth=2, **settings)
     states = torch.tensor([unburnt(phi, T, P) for phi in (0.5, 1, 3) for T in (900, 1400) for P in (1e5, 2e6)],
                           dtype=torch.float64)
     with torch.no_grad():
@@ -134,6 +135,24 @@ def test_decoded_state_is_the_unburnt_one_until_progress_starts():
     z = z0.clone()
     z[:, 0] = torch.log(z[:, 2] - torch.log(torch.tensor(1e-12 + model.floor)))
     assert (model.decode(z)[:, 0] - y0[:, 0]).abs().max() < 1e-3
+
+
+def test_gate_sets_the_decoded_temperature_slope_near_no_progress():
+    """The decoder's departure from the unburnt state is weighted by c / (c + gate): near c = 0 the decoded
+    T moves by (decoder error) x c / gate, times dc/dt a spurious dT/dt; for CH4/air c reaches 5e-10 in 0.1 us
+    and gate = 1e-8 (H2/air's) put the largest dT/dt of a 37 ms ignition there."""
+    y0 = torch.tensor([unburnt(phi, T, P) for phi, T, P in ((0.6, 950, 2e5), (2.5, 1350, 1.5e6))], dtype=torch.float64)
+    slopes = {}
+    for gate in (1e-8, 1e-5):
+        model = random_model(seed=9, gate=gate)
+        assert ProgressODE(**model.config).gate == gate                       # kept in the surrogate's config
+        z = model.encode(y0)
+        z[:, 0] = torch.log(z[:, 2] - torch.log(torch.tensor(1e-10 + model.floor)))
+        slopes[gate] = (model.decode(z)[:, 0] - y0[:, 0]).abs() / 1e-10    # K per unit c
+    assert (slopes[1e-5] < 2e-3 * slopes[1e-8]).all() and (slopes[1e-8] > 0).all()
+    assert parse_progress_config({"gate": 1e-5}).gate == 1e-5
+    with pytest.raises(ConfigError, match="gate > 0"):
+        parse_progress_config({"gate": 0.0})
 
 
 def test_quadrature_trajectory_matches_a_tight_rosenbrock_solve():

@@ -52,6 +52,7 @@ class ProgressConfig:
     seed: int = 0
     progress: tuple = ("H2O", "HO2", "H2O2")   # species whose mass fractions sum to the progress variable
     floor: float = 1e-12
+    gate: float = 1e-8                 # the decoded departure from the unburnt state is weighted by c / (c + gate)
     width: int = 64
     depth: int = 3
     activation: str = "gelu"
@@ -88,8 +89,8 @@ def parse_progress_config(config: dict | None) -> ProgressConfig:
     if min(parsed.width, parsed.depth, parsed.points_per_trajectory, parsed.batch_size, parsed.quadrature_points) < 1:
         raise ConfigError("progress trainer: width, depth, points_per_trajectory, batch_size and quadrature_points "
                           "must be >= 1")
-    if not 0 < parsed.equilibrium_fraction <= 1 or parsed.floor <= 0:
-        raise ConfigError("progress trainer: need 0 < equilibrium_fraction <= 1 and floor > 0")
+    if not 0 < parsed.equilibrium_fraction <= 1 or parsed.floor <= 0 or parsed.gate <= 0:
+        raise ConfigError("progress trainer: need 0 < equilibrium_fraction <= 1, floor > 0 and gate > 0")
     if not parsed.progress or not parsed.methods:
         raise ConfigError("progress trainer: progress and methods must each name at least one entry")
     return parsed
@@ -188,7 +189,7 @@ class _ProgressRun:
         n_val = max(1, int(config.validation_fraction * len(dataset))) if len(dataset) > 1 else 0
         self.val_index, self.train_index = order[:n_val].sort().values, order[n_val:].sort().values
         self.network = {"name": "progress", "config": {"n_state": len(self.names), **description, "floor": config.floor,
-                                                        "width": config.width, "depth": config.depth,
+                                                        "gate": config.gate, "width": config.width, "depth": config.depth,
                                                         "activation": config.activation}}
         self.model = ProgressODE(**self.network["config"])
         self.history: list[dict] = []

@@ -22,7 +22,7 @@ polynomials). The features of the networks are ``[sigma, ln P, 1000 / T0, ratios
   :meth:`ProgressODE.trajectory` and :meth:`ProgressODE.advance` integrate it without time steps
   (:mod:`.progress_time`);
 - decoder: an MLP gives a guess of ``T`` and the departure of ``Y`` from the unburnt ``Y_u``, weighted by
-  ``c / (c + GATE)`` so that the decoded state is the unburnt one at ``c = 0`` and barely moves while
+  ``c / (c + gate)`` so that the decoded state is the unburnt one at ``c = 0`` and barely moves while
   ``c`` is tiny (a decoder error there, times the large ``ds/dt`` of the first microsecond, would
   otherwise be a spurious dT/dt peak); ``Y`` is projected onto ``E Y = e`` and ``sum_progress Y = c``
   (least change in the metric of ``y_weight``), ``T`` solves ``h(T, Y) = h`` (Newton from the MLP's
@@ -50,7 +50,6 @@ GAS_CONSTANT = 8314.46261815324  # J/kmol/K
 NEWTON_ENCODE = 12   # Newton iterations for T0 from T (monotone convergence from above)
 NEWTON_DECODE = 5    # Newton iterations for T from the decoder's guess
 RATE_BOUND = 60.0    # |ln rate| clamp: a trial step far outside the data cannot overflow
-GATE = 1e-8          # the decoded departure from the unburnt state is weighted by c / (c + GATE)
 TINY = 1e-300        # |s_end - s| floor of u = ln|s_end - s|
 HEAD = 3             # latent components before the invariants: u, sign, s_end
 SERIES = 1e-3        # |d| below which relaxation() and its slope use their Taylor series
@@ -110,6 +109,7 @@ class ProgressODE(nn.Module):
         ratio_elements: indices of the elements whose ``ln(e_j / e_ref)`` are features; ratio_reference: ``ref``.
         y_weight: ``(K,)`` the projection's metric (large: the species that absorb the correction).
         floor: of ``s = ln(c + floor)``.
+        gate: the decoded departure from the unburnt state is weighted by ``c / (c + gate)``.
         width, depth, activation: of both networks.
     Buffers set by the trainer: ``s_shift``, ``s_scale``, ``invariant_shift``/``invariant_scale``,
     ``rate_shift``/``rate_scale`` (of ``g``), ``end_shift``/``end_scale`` (of ``s_end``), ``output_shift``/``output_scale`` ``(1 + K,)``.
@@ -119,7 +119,7 @@ class ProgressODE(nn.Module):
 
     def __init__(self, n_state: int, *, molecular_weights, nasa_low, nasa_high, nasa_mid, elements, unburnt_map,
                  progress, ratio_elements=(), ratio_reference: int = 0, y_weight=None, floor: float = 1e-12,
-                 width: int = 64, depth: int = 3, activation: str = "gelu"):
+                 gate: float = 1e-8, width: int = 64, depth: int = 3, activation: str = "gelu"):
         super().__init__()
         if activation not in ACTIVATIONS:
             raise ConfigError(f"unknown activation {activation!r}; choose from {', '.join(ACTIVATIONS)}")
@@ -139,10 +139,10 @@ class ProgressODE(nn.Module):
                        "unburnt_map": torch.as_tensor(unburnt_map, **f64).tolist(), "progress": progress_vector.tolist(),
                        "ratio_elements": [int(i) for i in ratio_elements], "ratio_reference": int(ratio_reference),
                        "y_weight": None if y_weight is None else torch.as_tensor(y_weight, **f64).tolist(),
-                       "floor": float(floor), "width": width, "depth": depth, "activation": activation}
+                       "floor": float(floor), "gate": float(gate), "width": width, "depth": depth, "activation": activation}
         self.n_species, self.n_elements = n_species, element_matrix.shape[0]
         self.ratio_elements, self.ratio_reference = [int(i) for i in ratio_elements], int(ratio_reference)
-        self.floor = float(floor)
+        self.floor, self.gate = float(floor), float(gate)
         self.n_invariants = self.n_elements + 3 + len(self.ratio_elements)
         self.latent_size = HEAD + self.n_invariants
         self.invariant_features = list(range(self.n_elements + 1, self.n_invariants))  # ln P, 1000 / T0, ratios
@@ -268,13 +268,13 @@ class ProgressODE(nn.Module):
             *zc.shape[:-1], zc.shape[-1] - 1, zc.shape[-1])], dim=-2)
 
     def unburnt(self, s: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """``([T0, Y_u] (..., 1 + K), c / (c + GATE) (...,))``: the unburnt state of the invariants ``v`` and the
+        """``([T0, Y_u] (..., 1 + K), c / (c + gate) (...,))``: the unburnt state of the invariants ``v`` and the
         weight of the decoded departure from it at log progress ``s``."""
         invariants = v * self.invariant_scale + self.invariant_shift
         unburnt = torch.cat([1000.0 / invariants[..., self.n_elements + 2:self.n_elements + 3],
                              invariants[..., :self.n_elements] @ self.unburnt_map], dim=-1)
         c = (torch.exp(s) - self.floor).clamp(min=0.0)
-        return unburnt, c / (c + GATE)
+        return unburnt, c / (c + self.gate)
 
     def decode(self, zc: torch.Tensor) -> torch.Tensor:
         s, _, v = self.progress_of(zc)
