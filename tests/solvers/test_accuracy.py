@@ -139,6 +139,12 @@ def test_cuda_matches_cpu(robertson):
 E5_REFERENCE = np.array([1.152903278711829e-290, 8.867655517642120e-23, 8.854814626268838e-23, 0.0])  # y(1e13)
 
 
+# E5's y2 - y3 - y4 at t = 1e13 is a difference of two numbers near 9e-23 fixed by rounding: measured
+# 1.2e-3 to 3.3e-3 of y2 over rtol 1e-8..1e-10 and CPUs (the published reference: 1.5e-3); a drift of the
+# invariant, as before the fix of cfe8bfa, is 100 % of y2.
+INVARIANT_BOUND = 5e-3
+
+
 @pytest.mark.slow
 def test_e5_in_the_mechanism_format_matches_the_published_reference():
     """E5 (Test Set for IVP Solvers): y2 - y3 - y4 is conserved and y2, y3 end near 9e-23, so a
@@ -152,7 +158,7 @@ def test_e5_in_the_mechanism_format_matches_the_published_reference():
                        rtol=1e-8, atol=1e-30)[-1].numpy()
     assert abs(y[1] + y[2] - E5_REFERENCE[1] - E5_REFERENCE[2]) <= 1e-5 * E5_REFERENCE[1]
     np.testing.assert_allclose(y[1:3], E5_REFERENCE[1:3], rtol=3e-3)
-    assert abs(y[1] - y[2] - y[3]) <= 2e-3 * E5_REFERENCE[1]
+    assert abs(y[1] - y[2] - y[3]) <= INVARIANT_BOUND * E5_REFERENCE[1]
     assert abs(y[0]) < 1e-250 and abs(y[3]) < 1e-250
 
 
@@ -165,4 +171,4 @@ def test_e5_keeps_its_invariant_inside_a_batch():
     y0 = mech.initial_state().expand(2, 4)
     y = kinetix.odeint(mech, y0, torch.tensor([0.0, 1e13], dtype=torch.float64), rtol=1e-8, atol=1e-30)[-1].numpy()
     np.testing.assert_allclose(y[:, 1:3], np.broadcast_to(E5_REFERENCE[1:3], (2, 2)), rtol=3e-3)
-    assert np.all(np.abs(y[:, 1] - y[:, 2] - y[:, 3]) <= 2e-3 * E5_REFERENCE[1])
+    assert np.all(np.abs(y[:, 1] - y[:, 2] - y[:, 3]) <= INVARIANT_BOUND * E5_REFERENCE[1])
