@@ -16,9 +16,10 @@ step: the cost is a fixed number of rate evaluations per member, all in one batc
 
 - :func:`trajectory`: ``t(w)`` on ``nodes`` points evenly in ``w`` up to ``W_END`` (fourth-order
   cumulative quadrature), inverted at the output times by cubic Hermite interpolation
-  (slopes ``dw/dt``); past ``W_END`` (``rho < 2e-8``) ``w`` grows linearly in time;
+  (slopes ``dw/dt``); past ``W_END`` (``rho < 1.5e-8``) ``w`` grows linearly in time;
 - :func:`advance`: the ``w`` after a time ``dt`` per member: Newton on ``ln(w - w0)`` for
-  ``integral = dt``, the integral by Gauss-Legendre.
+  ``ln integral = ln dt``, kept inside a bracket of the root (bisection or a tenfold step where Newton
+  leaves it), from at most one unit of ``w``; the integral by composite Gauss-Legendre.
 """
 
 from __future__ import annotations
@@ -35,8 +36,8 @@ NODES = 257            # quadrature nodes per member of a trajectory (H2/air hel
 LAMBERT_NEWTON = 8     # Newton steps of rho + ln rho = q
 GAUSS_NODES = 4        # Gauss-Legendre nodes per panel of advance()
 ADVANCE_NEWTON = 8     # bracketed Newton steps of advance()
-PANELS = 4              # advance(): composite panels (0.08 K at 1e-6 s, 7 K at 1e-5 s from a tight solve; 2 panels: 2 K, 38 K)
-EXPAND = math.log(10)   # advance(): the step of log span outside a bracket
+PANELS = 4             # advance(): composite panels (0.08 K at 1e-6 s, 7 K at 1e-5 s from a tight solve; 2 panels: 2 K, 38 K)
+EXPAND = math.log(10)  # advance(): the step of log span outside a bracket
 
 
 def gauss_legendre(count: int, panels: int, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
