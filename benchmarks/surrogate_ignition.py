@@ -29,8 +29,8 @@ from common import machine, median_time, table  # noqa: E402
 
 import kinetix  # noqa: E402
 from kinetix.data.conditions import log_times  # noqa: E402
-from kinetix.reaction_step import AdvanceStep, ReactionStep  # noqa: E402
-from kinetix.surrogate import QUADRATURE, integrate  # noqa: E402
+from kinetix.reaction_step import make_step  # noqa: E402
+from kinetix.surrogate import integrate  # noqa: E402
 from kinetix_trainers.latent import pressure_states  # noqa: E402
 
 FINE = 257
@@ -46,10 +46,8 @@ class Dynamics:
         self.options = options
         width = self.field.latent_size if self.latent else len(surrogate.species)
         atol = torch.as_tensor(options["atol"], dtype=torch.float64).expand(width)
-        self.stepper = (AdvanceStep(torch.nn.Identity(), self.field, torch.nn.Identity())
-                        if options["method"] == QUADRATURE else
-                        ReactionStep(torch.nn.Identity(), self.field, torch.nn.Identity(), options["method"],
-                                     options["rtol"], atol, 100_000))
+        self.stepper = make_step(torch.nn.Identity(), self.field, torch.nn.Identity(), options["method"],
+                                 options["rtol"], atol, 100_000)
 
     def encode(self, y):
         return self.field.encode(y) if self.latent else y

@@ -17,8 +17,8 @@ from torch import nn
 
 from .data.atomic import atomic_path
 from .errors import ConfigError
-from .reaction_step import AdvanceStep, ReactionStep
-from .surrogate import QUADRATURE, Surrogate
+from .reaction_step import AdvanceStep, ReactionStep, make_step
+from .surrogate import Surrogate
 
 METADATA = "kinetix.json"
 FORMAT_NAME = "kinetix-reaction-step"
@@ -64,12 +64,7 @@ def reaction_step(surrogate: Surrogate, *, method: str | None = None, rtol: floa
     encoder = _Method(field, "encode") if latent else nn.Identity()
     decoder = _Method(field, "decode") if latent else nn.Identity()
     combine = _Combine(field) if hasattr(field, "combine") else None
-    if method == QUADRATURE:
-        if not hasattr(field, "advance"):
-            raise ConfigError(f"method {QUADRATURE!r} needs a field that advances itself; {type(field).__name__} "
-                              "has no advance(z, dt): choose an integrator with --method")
-        return AdvanceStep(encoder, field, decoder, combine)
-    return ReactionStep(encoder, field, decoder, method, rtol, atol, max_steps, combine)
+    return make_step(encoder, field, decoder, method, rtol, atol, max_steps, combine)
 
 
 def script_reaction_step(step: ReactionStep | AdvanceStep, example: torch.Tensor) -> torch.jit.ScriptModule:

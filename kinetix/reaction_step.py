@@ -207,3 +207,17 @@ class AdvanceStep(nn.Module):
         z = self.encoder(y)
         after = self.field.advance(z, dt.to(z.dtype).expand(z.shape[0]))
         return self.combine(y, self.decoder(z), self.decoder(after))
+
+
+def make_step(encoder: nn.Module, field: nn.Module, decoder: nn.Module, method: str, rtol: float, atol,
+              max_steps: int = 1000, combine: nn.Module | None = None) -> nn.Module:
+    """:class:`AdvanceStep` for method ``"quadrature"`` (the field must have ``advance``), else :class:`ReactionStep`."""
+    from .errors import ConfigError
+    from .surrogate import QUADRATURE
+
+    if method != QUADRATURE:
+        return ReactionStep(encoder, field, decoder, method, rtol, atol, max_steps, combine)
+    if not hasattr(field, "advance"):
+        raise ConfigError(f"method {QUADRATURE!r} needs a field that advances itself; {type(field).__name__} "
+                          "has no advance(z, dt): choose an integrator with --method")
+    return AdvanceStep(encoder, field, decoder, combine)
