@@ -5,8 +5,10 @@ Cantera-generated data, and its speed against Cantera for a batch of conditions.
 
 Accuracy, on every held-out row (constant pressure, ``conditions/P``): the surrogate's ignition delay
 is the time of the largest dT/dt of its own solution (``Surrogate.simulate`` on the data's output
-times, dT/dt exact from the field; then its latent state is restarted one output time before that
-maximum and integrated on 257 points across the two neighbouring intervals, parabolic vertex),
+times and ``SEARCH_PER_DECADE`` log-spaced times of its own, dT/dt exact from the field; then its
+latent state is restarted one search time before that maximum and integrated on 257 points across
+the two neighbouring intervals, parabolic vertex; the data's times alone are dense only around the
+data's own peaks, and a peak later than the data's fell between them),
 against ``conditions/ignition_delay``; the final temperature against the data's.
 
 Speed: ``--count`` conditions drawn (seed 2) uniformly in the held-out T0 range and log-uniformly in
@@ -34,6 +36,7 @@ from kinetix.surrogate import integrate  # noqa: E402
 from kinetix_trainers.latent import pressure_states  # noqa: E402
 
 FINE = 257
+SEARCH_PER_DECADE = 1000   # the search grid's own log-spaced times (0.23 % apart)
 
 
 class Dynamics:
@@ -68,7 +71,9 @@ class Dynamics:
         return integrate(self.field, self.encode(y0), times, **self.options)[1:]
 
 
-def ignition_delays(dynamics: Dynamics, y0: torch.Tensor, t: torch.Tensor) -> np.ndarray:
+def ignition_delays(dynamics: Dynamics, y0: torch.Tensor, data_times: torch.Tensor) -> np.ndarray:
+    own = log_times(float(data_times[0]), float(data_times[-1]), SEARCH_PER_DECADE).to(data_times.dtype)
+    t = torch.cat([data_times, own]).unique()                                 # sorted
     with torch.no_grad():
         zs = dynamics.trajectory(y0, t)
     rates = dynamics.rate(zs)                                                # (T, N)
