@@ -209,3 +209,36 @@ def test_progress_rates_in_parts_at_each_state_pressure(monkeypatch):
         gas.TPY = state[0], state[-1], state[1:-1]
         expected.append(float(gas.net_production_rates @ (gas.molecular_weights * weights.numpy())) / gas.density)
     np.testing.assert_allclose(rates.numpy(), expected, rtol=1e-8, atol=1e-8 * np.abs(expected).max())  # net of large rates
+
+
+def test_float32_networks_agree_with_float64_and_reload():
+    model = random_model(seed=15)
+    z = model.encode(burning_states(4, seed=16))
+    field, decoded, jacobian = model(0.0, z), model.decode(z), model.jacobian(0.0, z)
+    model.set_precision("float32")
+    assert model.rate.layers[0].weight.dtype == torch.float32 and model.config["precision"] == "float32"
+    z32 = model.encode(burning_states(4, seed=16))
+    for ours, theirs, rtol in ((z32, z, 1e-6), (model(0.0, z), field, 1e-6), (model.decode(z), decoded, 1e-6),
+                               (model.jacobian(0.0, z), jacobian, 1e-3)):      # the slope: a difference of large terms
+        assert ours.dtype == torch.float64
+        assert torch.allclose(ours, theirs, rtol=rtol, atol=1e-9 * theirs.abs().max())
+        assert not torch.equal(ours, theirs)                          # it did compute in float32
+    reloaded = ProgressODE(**model.config)
+    reloaded.load_state_dict(model.state_dict())
+    assert torch.equal(reloaded.decode(z), model.decode(z))
+    with pytest.raises(ConfigError, match="unknown precision"):
+        parse_progress_config({"precision": "float16"})
+
+
+def test_elapsed_time_to_a_coordinate_inverts_advance_and_has_a_gradient():
+    from kinetix_trainers import progress_time
+
+    model = random_model(seed=17)
+    z0 = model.encode(burning_states(4, seed=18))
+    dt = torch.tensor([1e-7, 1e-6, 1e-5, 1e-4], dtype=torch.float64)
+    w = progress_time.coordinate(model.advance(z0, dt)[:, 0])
+    model.rate.requires_grad_(True)
+    elapsed = progress_time.elapsed(model, z0, w, 400)
+    assert torch.allclose(elapsed.detach(), dt, rtol=1e-7, atol=0)
+    elapsed.sum().backward()
+    assert model.rate.layers[0].weight.grad.abs().max() > 0

@@ -29,18 +29,22 @@ LATENT_BOUND = 50.0
 
 
 class _MLP(nn.Module):
-    """``depth`` hidden layers of ``width`` with ``activation``, linear output."""
+    """``depth`` hidden layers of ``width`` with ``activation``, linear output; it computes in its weights'
+    ``dtype`` and answers in its input's."""
 
-    def __init__(self, inputs: int, outputs: int, width: int, depth: int, activation: str):
+    def __init__(self, inputs: int, outputs: int, width: int, depth: int, activation: str,
+                 dtype: torch.dtype = torch.float64):
         super().__init__()
         sizes = [inputs] + [width] * depth + [outputs]
-        self.layers = nn.ModuleList(nn.Linear(a, b, dtype=torch.float64) for a, b in zip(sizes[:-1], sizes[1:]))
+        self.layers = nn.ModuleList(nn.Linear(a, b, dtype=dtype) for a, b in zip(sizes[:-1], sizes[1:]))
         self.activation = ACTIVATIONS[activation].value
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        given = x.dtype
+        x = x.to(self.layers[0].weight.dtype)
         for layer in self.layers[:-1]:
             x = self.activation(layer(x))
-        return self.layers[-1](x)
+        return self.layers[-1](x).to(given)
 
 
 class LatentODE(nn.Module):

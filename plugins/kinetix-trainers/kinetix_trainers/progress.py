@@ -9,8 +9,8 @@ log-uniform times. Then:
    side at those states, regressed by the rate MLP (mean squared error, Adam, one-cycle schedule) on
    the states before the progress reaches ``equilibrium_fraction`` of its final value;
 2. optionally ``delay_epochs`` more with a second loss: the squared log error of the ignition delay of
-   every training condition, ``tau = integral ds / (ds/dt)`` from the initial state to the data's
-   progress at ignition (trapezoids on ``quadrature_points`` values of ``s``);
+   every training condition, the time from the initial state to the data's progress at ignition by the
+   integrator's own quadrature (``quadrature_points`` Gauss-Legendre nodes in ``w``, :mod:`.progress_time`);
 0. equilibrium: the log progress at equilibrium ``s_end`` (the data's last ``s``) regressed on the invariants;
 3. decoder: ``T`` and the weighted departure of ``Y`` from the unburnt mixture regressed on the training points
    with ``c > 0`` (scaled mean squared error);
@@ -37,7 +37,8 @@ from kinetix.surrogate import Surrogate, integrate
 from kinetix.training import Trainer
 
 from .latent import pressure_states
-from .progress_network import ProgressODE
+from . import progress_time
+from .progress_network import ProgressODE, network_dtype
 from .run_folder import run_folder
 from .trainer import history_csv
 
@@ -56,6 +57,7 @@ class ProgressConfig:
     width: int = 64
     depth: int = 3
     activation: str = "gelu"
+    precision: str = "float64"         # of the trained networks' arithmetic; "float32" is several times faster
     points_per_trajectory: int = 250
     equilibrium_fraction: float = 0.99
     rate_epochs: int = 5000            # Adam steps of the rate regression
@@ -93,6 +95,7 @@ def parse_progress_config(config: dict | None) -> ProgressConfig:
         raise ConfigError("progress trainer: need 0 < equilibrium_fraction <= 1, floor > 0 and gate > 0")
     if not parsed.progress or not parsed.methods:
         raise ConfigError("progress trainer: progress and methods must each name at least one entry")
+    network_dtype(parsed.precision)    # an unknown precision fails here, not after training
     return parsed
 
 
@@ -188,10 +191,8 @@ class _ProgressRun:
         order = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(config.seed + 2))
         n_val = max(1, int(config.validation_fraction * len(dataset))) if len(dataset) > 1 else 0
         self.val_index, self.train_index = order[:n_val].sort().values, order[n_val:].sort().values
-        self.network = {"name": "progress", "config": {"n_state": len(self.names), **description, "floor": config.floor,
-                                                        "gate": config.gate, "width": config.width, "depth": config.depth,
-                                                        "activation": config.activation}}
-        self.model = ProgressODE(**self.network["config"])
+        self.model = ProgressODE(len(self.names), **description, floor=config.floor, gate=config.gate, width=config.width,
+                                 depth=config.depth, activation=config.activation)
         self.history: list[dict] = []
         self.began = time.perf_counter()
 
@@ -238,15 +239,12 @@ class _ProgressRun:
         return torch.randint(count, (min(self.config.batch_size, count),), generator=self.generator)
 
     def delays(self, index: torch.Tensor, s_ignition: torch.Tensor) -> torch.Tensor:
-        """Ignition delays [s] ``(len(index),)`` by quadrature of ``1 / (ds/dt)`` from the initial state."""
-        model, points = self.model, self.config.quadrature_points
-        v = model.scaled_invariants(self.states[index, 0])
-        fraction = torch.linspace(0, 1, points, dtype=torch.float64)
-        s0 = model.log_progress(self.states[index, 0])
-        s = s0[:, None] + (s_ignition - s0)[:, None] * fraction                             # (B, points)
-        inverse = (torch.exp(-model.log_rate(s, v[:, None].expand(-1, points, -1)))
-                   / -torch.expm1(s - model.log_progress_end(v)[:, None]))
-        return ((inverse[:, 1:] + inverse[:, :-1]) / 2 * s.diff(dim=1)).sum(1)
+        """Ignition delays [s] ``(len(index),)``: the time from the initial state to ``s_ignition``, the integral of
+        ``dt/dw`` in the quadrature's coordinate (:func:`~.progress_time.elapsed`), differentiable in the rate."""
+        model = self.model
+        z0 = model.encode(self.states[index, 0])
+        u = torch.log((z0[:, 2] - s_ignition).abs().clamp(min=1e-300))
+        return progress_time.elapsed(model, z0, progress_time.coordinate(u), self.config.quadrature_points)
 
     def run(self) -> Surrogate:
         config, model = self.config, self.model
@@ -314,6 +312,7 @@ class _ProgressRun:
         self.fit("decoder", model.decoder.parameters(), config.decoder_epochs, decoder_loss)
         seconds = time.perf_counter() - self.began
         model.requires_grad_(False).eval()
+        model.set_precision(config.precision)
         return self.finish(seconds, self.choose_method())
 
     def trajectory_error(self, index: torch.Tensor, method: str) -> tuple[float, float, float, float]:
@@ -374,6 +373,6 @@ class _ProgressRun:
         }
         history = history_csv(self.history, HISTORY_FIELDS)
         (self.out / "history.csv").write_text(history)
-        surrogate = Surrogate(self.model, self.network, self.names, info, history)
+        surrogate = Surrogate(self.model, {"name": "progress", "config": self.model.config}, self.names, info, history)
         surrogate.save(self.out / "surrogate", force=True)
         return surrogate

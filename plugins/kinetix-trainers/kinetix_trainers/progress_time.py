@@ -118,6 +118,15 @@ def trajectory(model, zc: torch.Tensor, times: torch.Tensor, nodes: int = NODES)
     return _latent(zc, torch.where(tau > t[:, -1:], beyond, inside))
 
 
+def elapsed(model, zc: torch.Tensor, w: torch.Tensor, points: int) -> torch.Tensor:
+    """The time [s] ``(N,)`` from latent states ``zc`` ``(N, m)`` to coordinates ``w`` ``(N,)`` (not before theirs):
+    composite Gauss-Legendre on ``points`` nodes (a multiple of ``GAUSS_NODES``); differentiable in the rate."""
+    w0, sign, s_end, v = _parts(model, zc)
+    nodes, weights = gauss_legendre(GAUSS_NODES, max(1, points // GAUSS_NODES), zc)
+    span = w - w0
+    return span * (time_density(model, w0[:, None] + span[:, None] * nodes, sign, s_end, v) @ weights)
+
+
 def advance(model, zc: torch.Tensor, dt: torch.Tensor) -> torch.Tensor:
     """Latent states ``(N, m)`` after ``dt`` ``(N,)`` or ``()`` [s] (non-negative) from ``zc`` ``(N, m)``."""
     w0, sign, s_end, v = _parts(model, zc)
