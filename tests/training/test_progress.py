@@ -39,9 +39,7 @@ def random_model(seed: int = 0, **settings) -> ProgressODE:
         model.s_shift.fill_(-15.0)
         model.s_scale.fill_(8.0)
         model.rate_shift.fill_(8.0)
-        model.end_shift.fill_(-1.5)
-        model.output_shift.copy_(torch.tensor([1800.0, *([0.0] * len(SPECIES))], dtype=torch.float64))
-        model.output_scale.copy_(torch.tensor([500.0, *([1e-4] * len(SPECIES))], dtype=torch.float64))
+        model.output_scale.fill_(1e-4)
     return model.requires_grad_(False)
 
 
@@ -94,6 +92,24 @@ def test_decoder_and_step_keep_elements_progress_and_enthalpy():
     assert torch.allclose(moved[:, 1:-1] @ model.elements.T, states[:, 1:-1] @ model.elements.T, rtol=1e-12, atol=1e-16)
     before = model.enthalpy(states[:, 0], states[:, 1:-1])
     assert torch.allclose(model.enthalpy(moved[:, 0], moved[:, 1:-1]), before, rtol=1e-12, atol=1e-3)
+
+
+def test_latent_end_is_the_equilibrium_and_decodes_to_it():
+    """``s_end`` is the progress of the exact HP equilibrium of the state's elements, enthalpy and pressure, and
+    the decoded state there is that equilibrium whatever the decoder's weights (Cantera's ``equilibrate``)."""
+    model = random_model(seed=19)
+    states = burning_states(5, seed=20)
+    z = model.encode(states)
+    at_end = z.clone()
+    at_end[:, 0] = -800.0                                                # s = s_end to rounding
+    decoded = model.decode(at_end)
+    for state, latent, end in zip(states.numpy(), z, decoded.numpy()):
+        gas.TPY = state[0], state[-1], state[1:-1]
+        gas.equilibrate("HP")
+        c_eq = gas.Y @ model.progress.numpy()
+        assert float(latent[2]) == pytest.approx(np.log(c_eq + model.floor), abs=1e-10)
+        assert end[0] == pytest.approx(gas.T, abs=1e-6)
+        np.testing.assert_allclose(end[1:-1], gas.Y, rtol=0, atol=1e-10)
 
 
 def test_jacobian_matches_autograd_and_invariants_do_not_move():
@@ -151,7 +167,7 @@ def test_gate_sets_the_decoded_temperature_slope_near_no_progress():
         slopes[gate] = (model.decode(z)[:, 0] - y0[:, 0]).abs() / 1e-10    # K per unit c
     assert (slopes[1e-5] < 2e-3 * slopes[1e-8]).all() and (slopes[1e-8] > 0).all()
     assert parse_progress_config({"gate": 1e-5}).gate == 1e-5
-    with pytest.raises(ConfigError, match="gate > 0"):
+    with pytest.raises(ConfigError, match="gate, lr, delay_lr > 0"):
         parse_progress_config({"gate": 0.0})
 
 
@@ -217,8 +233,8 @@ def test_float32_networks_agree_with_float64_and_reload():
     field, decoded, jacobian = model(0.0, z), model.decode(z), model.jacobian(0.0, z)
     model.set_precision("float32")
     assert model.rate.layers[0].weight.dtype == torch.float32 and model.config["precision"] == "float32"
-    z32 = model.encode(burning_states(4, seed=16))
-    for ours, theirs, rtol in ((z32, z, 1e-6), (model(0.0, z), field, 1e-6), (model.decode(z), decoded, 1e-6),
+    assert torch.equal(model.encode(burning_states(4, seed=16)), z)     # the encoder has no network
+    for ours, theirs, rtol in ((model(0.0, z), field, 1e-6), (model.decode(z), decoded, 1e-6),
                                (model.jacobian(0.0, z), jacobian, 1e-3)):      # the slope: a difference of large terms
         assert ours.dtype == torch.float64
         assert torch.allclose(ours, theirs, rtol=rtol, atol=1e-9 * theirs.abs().max())
@@ -242,3 +258,42 @@ def test_elapsed_time_to_a_coordinate_inverts_advance_and_has_a_gradient():
     assert torch.allclose(elapsed.detach(), dt, rtol=1e-7, atol=0)
     elapsed.sum().backward()
     assert model.rate.layers[0].weight.grad.abs().max() > 0
+
+
+def test_a_small_training_runs_end_to_end(tmp_path):
+    """The whole trainer on four ignitions, a few steps each: the equilibrium's iterations are the fewest that
+    converge plus 4, the float32 networks and that count are in the saved surrogate, and its end state is
+    Cantera's equilibrium."""
+    from kinetix.cli import main
+    from kinetix_trainers.equilibrium import ITERATIONS
+    from kinetix_trainers.latent import pressure_states
+
+    conditions = tmp_path / "conditions.toml"
+    conditions.write_text('sampling = "random"\ncount = 4\nseed = 3\n[options]\nreactor = "const-pressure"\n'
+                          '[conditions]\ntemperature = {low = 1100.0, high = 1300.0}\n'
+                          'pressure = {low = 101325.0, high = 1013250.0, scale = "log"}\n'
+                          'equivalence_ratio = {low = 0.5, high = 2.0}\nfuel = "H2"\noxidizer = "O2:1, N2:3.76"\n'
+                          '[times]\nfirst = 1e-7\nhorizon = 3.0\npoints_per_decade = 10\n')
+    config = tmp_path / "progress.toml"
+    config.write_text('trainer = "progress"\nwidth = 8\ndepth = 2\npoints_per_trajectory = 20\nrate_epochs = 20\n'
+                      'delay_epochs = 5\ndecoder_epochs = 20\nbatch_size = 64\nmethods = ["quadrature"]\n'
+                      'precision = "float32"\n')
+    data, run = tmp_path / "h2.h5", tmp_path / "run"
+    assert main(["generate", "cantera:h2o2.yaml", "--conditions", str(conditions), "--out", str(data),
+                 "--method", "cantera", "--no-progress"]) == 0
+    assert main(["train", str(data), "--out", str(run), "--config", str(config), "--no-progress"]) == 0
+    surrogate = kinetix.Surrogate.load(run / "surrogate")
+    model, dataset = surrogate.field, kinetix.load_dataset(data)
+    assert model.config["precision"] == "float32" and model.rate.layers[0].weight.dtype == torch.float32
+    chosen = model.config["equilibrium_iterations"]
+    y0 = pressure_states(dataset)[0]
+    end = model.encode(y0)[:, -1 - len(SPECIES)]
+    for iterations, agrees in ((chosen - 4, True), (chosen - 8, False), (ITERATIONS, True)):
+        model.equilibrium.iterations = iterations
+        assert bool(((model.encode(y0)[:, -1 - len(SPECIES)] - end).abs() <= 1e-9).all()) == agrees
+    model.equilibrium.iterations = chosen
+    final = surrogate.simulate(y0, torch.tensor([10.0], dtype=torch.float64))[-1]
+    for state, result in zip(y0.numpy(), final.numpy()):
+        gas.TPY = state[0], state[-1], state[1:-1]
+        gas.equilibrate("HP")
+        assert result[0] == pytest.approx(gas.T, abs=1e-6)

@@ -4,13 +4,13 @@ A closed adiabatic reactor at constant pressure keeps its element amounts ``e = 
 mass enthalpy ``h(T, Y)`` [J/kg] and its pressure ``P`` [Pa]; an ignition from an unburnt mixture is a
 curve in state space fixed by them. The state is ``y = [T, Y_1 .. Y_K, P]``; the latent state is
 
-    ``zc = [u, sign, s_end, v]``, ``s_end - s = sign exp(u)``, ``s = ln(c + floor)``,
+    ``zc = [u, sign, s_end, v, T_eq, Y_eq]``, ``s_end - s = sign exp(u)``, ``s = ln(c + floor)``,
     ``c = sum of Y_k over the progress species`` (monotone along an ignition),
-    ``s_end`` the progress at equilibrium (an MLP of the invariant features),
     ``v = (invariants - invariant_shift) / invariant_scale``,
     ``invariants = [e (n_elements), h, ln P, 1000 / T0, ln(e_j / e_ref) (ratio elements)]``,
+    ``T_eq``, ``Y_eq`` the equilibrium state of ``e``, ``h`` and ``P`` and ``s_end`` its progress,
 
-all exact functions of ``y``: ``T0`` is the temperature at which the unburnt mixture of the same
+all exact functions of ``y`` (the equilibrium by :class:`~.equilibrium.Equilibrium`): ``T0`` is the temperature at which the unburnt mixture of the same
 elements (the ``unburnt`` species, ``Y_u = e @ unburnt_map``) has enthalpy ``h`` (Newton on the NASA-7
 polynomials). The features of the networks are ``[sigma, ln P, 1000 / T0, ratios]`` (normalised,
 ``sigma = (s - s_shift) / s_scale``).
@@ -21,17 +21,19 @@ polynomials). The features of the networks are ``[sigma, ln P, 1000 / T0, ratios
   (stiff in ``s``) is a straight line; only ``u`` moves, so every integrator keeps the invariants.
   :meth:`ProgressODE.trajectory` and :meth:`ProgressODE.advance` integrate it without time steps
   (:mod:`.progress_time`);
-- decoder: an MLP gives a guess of ``T`` and the departure of ``Y`` from the unburnt ``Y_u``, weighted by
-  ``c / (c + gate)`` so that the decoded state is the unburnt one at ``c = 0`` and barely moves while
-  ``c`` is tiny (a decoder error there, times the large ``ds/dt`` of the first microsecond, would
-  otherwise be a spurious dT/dt peak); ``Y`` is projected onto ``E Y = e`` and ``sum_progress Y = c``
-  (least change in the metric of ``y_weight``), ``T`` solves ``h(T, Y) = h`` (Newton from the MLP's
-  guess) and ``P = exp(ln P)``: elements, progress, enthalpy and pressure are those of ``zc`` to rounding;
+- decoder: the straight line from the unburnt state ``[T0, Y_u]`` to the equilibrium ``[T_eq, Y_eq]`` at the
+  fraction ``c / c_eq`` of the way, plus an MLP's departure of ``Y`` from it weighted by
+  ``c / (c + gate) (1 - c / c_eq)``: the decoded state is the unburnt one at ``c = 0`` and barely moves
+  while ``c`` is tiny (a decoder error there, times the large ``ds/dt`` of the first microsecond, would
+  otherwise be a spurious dT/dt peak), and it is the exact equilibrium at ``s_end``. ``Y`` is projected
+  onto ``E Y = e`` and ``sum_progress Y = c`` (least change in the metric of ``y_weight``), ``T`` solves
+  ``h(T, Y) = h`` (Newton from the line's ``T``) and ``P = exp(ln P)``: elements, progress, enthalpy and
+  pressure are those of ``zc`` to rounding;
 - ``combine(y, before, after)``: the state after a step, ``Y + after_Y - before_Y`` with ``T`` from
   ``h(y)`` by Newton, so a step keeps the elements and the enthalpy of ``y`` and the decoder's error
   cancels as the step shrinks.
 
-Shapes: ``y`` ``(..., 2 + K)``, ``zc`` ``(..., m)`` with ``m = 3 + n_invariants``.
+Shapes: ``y`` ``(..., 2 + K)``, ``zc`` ``(..., m)`` with ``m = 4 + n_invariants + K``.
 """
 
 from __future__ import annotations
@@ -44,13 +46,15 @@ from kinetix.networks import ACTIVATIONS
 from kinetix.networks.conserved import project
 
 from . import progress_time
+from .equilibrium import ITERATIONS as EQUILIBRIUM_ITERATIONS, Equilibrium
 from .latent_network import _MLP
 
 GAS_CONSTANT = 8314.46261815324  # J/kmol/K
 NEWTON_ENCODE = 12   # Newton iterations for T0 from T (monotone convergence from above)
-NEWTON_DECODE = 5    # Newton iterations for T from the decoder's guess
+NEWTON_DECODE = 4    # Newton iterations for T from the line's guess (H2/air: 1e-12 K from 5)
 RATE_BOUND = 60.0    # |ln rate| clamp: a trial step far outside the data cannot overflow
 TINY = 1e-300        # |s_end - s| floor of u = ln|s_end - s|
+EQUILIBRIUM_RISE = 1500.0  # K above T0: where the equilibrium solve of encode() starts
 HEAD = 3             # latent components before the invariants: u, sign, s_end
 PRECISIONS = {"float64": torch.float64, "float32": torch.float32}
 SERIES = 1e-3        # |d| below which relaxation() and its slope use their Taylor series
@@ -124,10 +128,12 @@ class ProgressODE(nn.Module):
         floor: of ``s = ln(c + floor)``.
         gate: the decoded departure from the unburnt state is weighted by ``c / (c + gate)``.
         width, depth, activation: of the networks.
+        equilibrium_iterations: of the equilibrium solve in :meth:`encode` (the trainer sets the fewest that
+            converge on its data, plus a margin).
         precision: ``"float64"`` or ``"float32"``, the networks' arithmetic (all else is float64):
             :meth:`set_precision` changes it after training.
     Buffers set by the trainer: ``s_shift``, ``s_scale``, ``invariant_shift``/``invariant_scale``,
-    ``rate_shift``/``rate_scale`` (of ``g``), ``end_shift``/``end_scale`` (of ``s_end``), ``output_shift``/``output_scale`` ``(1 + K,)``.
+    ``rate_shift``/``rate_scale`` (of ``g``), ``output_shift``/``output_scale`` ``(K,)`` (of the decoder's departure).
     """
 
     autonomous = True
@@ -135,7 +141,7 @@ class ProgressODE(nn.Module):
     def __init__(self, n_state: int, *, molecular_weights, nasa_low, nasa_high, nasa_mid, elements, unburnt_map,
                  progress, ratio_elements=(), ratio_reference: int = 0, y_weight=None, floor: float = 1e-12,
                  gate: float = 1e-8, width: int = 64, depth: int = 3, activation: str = "gelu",
-                 precision: str = "float64"):
+                 precision: str = "float64", equilibrium_iterations: int = EQUILIBRIUM_ITERATIONS):
         super().__init__()
         if activation not in ACTIVATIONS:
             raise ConfigError(f"unknown activation {activation!r}; choose from {', '.join(ACTIVATIONS)}")
@@ -156,12 +162,12 @@ class ProgressODE(nn.Module):
                        "ratio_elements": [int(i) for i in ratio_elements], "ratio_reference": int(ratio_reference),
                        "y_weight": None if y_weight is None else torch.as_tensor(y_weight, **f64).tolist(),
                        "floor": float(floor), "gate": float(gate), "width": width, "depth": depth, "activation": activation,
-                       "precision": precision}
+                       "precision": precision, "equilibrium_iterations": int(equilibrium_iterations)}
         self.n_species, self.n_elements = n_species, element_matrix.shape[0]
         self.ratio_elements, self.ratio_reference = [int(i) for i in ratio_elements], int(ratio_reference)
         self.floor, self.gate = float(floor), float(gate)
         self.n_invariants = self.n_elements + 3 + len(self.ratio_elements)
-        self.latent_size = HEAD + self.n_invariants
+        self.latent_size = HEAD + self.n_invariants + 1 + n_species                # ... v, T_eq, Y_eq
         self.invariant_features = list(range(self.n_elements + 1, self.n_invariants))  # ln P, 1000 / T0, ratios
         self.register_buffer("molecular_weights", weights)
         self.register_buffer("nasa_low", torch.as_tensor(nasa_low, **f64).reshape(n_species, 7))
@@ -173,27 +179,30 @@ class ProgressODE(nn.Module):
             self.register_buffer(f"enthalpy_{name}", (torch.cat([table[:, 5:6], table[:, :5] / torch.arange(1, 6, **f64)],
                                                                  dim=1) * per_mass[:, None]).T.contiguous(), persistent=False)
             self.register_buffer(f"capacity_{name}", (table[:, :5] * per_mass[:, None]).T.contiguous(), persistent=False)
+        mids = self.nasa_mid.unique()
+        self.register_buffer("range_mids", mids, persistent=False)                    # (groups,)
+        self.register_buffer("range_groups", (self.nasa_mid[:, None] == mids).to(torch.float64), persistent=False)
         self.register_buffer("unburnt_map", torch.as_tensor(unburnt_map, **f64).reshape(self.n_elements, n_species))
         self.register_buffer("progress", progress_vector)
         self.register_buffer("constraints", torch.cat([element_matrix, progress_vector[None]]))
         self.register_buffer("y_weight", torch.ones(n_species, **f64) if y_weight is None
                              else torch.as_tensor(y_weight, **f64))
         for name, size in (("s_shift", ()), ("s_scale", ()), ("rate_shift", ()), ("rate_scale", ()),
-                           ("end_shift", ()), ("end_scale", ()),
                            ("invariant_shift", (self.n_invariants,)), ("invariant_scale", (self.n_invariants,)),
-                           ("output_shift", (1 + n_species,)), ("output_scale", (1 + n_species,))):
+                           ("output_shift", (n_species,)), ("output_scale", (n_species,))):
             self.register_buffer(name, (torch.zeros if "shift" in name else torch.ones)(size, **f64))
         self.register_buffer("moving", torch.cat([torch.ones(1, **f64), torch.zeros(self.latent_size - 1, **f64)]))
         n_features = 1 + len(self.invariant_features)
         dtype = network_dtype(precision)
         self.rate = _ScalarMLP(n_features, width, depth, activation, dtype)
-        self.end = _ScalarMLP(n_features - 1, width, depth, activation, dtype)
-        self.decoder = _MLP(n_features, 1 + n_species, width, depth, activation, dtype)
+        self.decoder = _MLP(n_features, n_species, width, depth, activation, dtype)
+        self.equilibrium = Equilibrium(weights, self.nasa_low, self.nasa_high, self.nasa_mid, element_matrix,
+                                       equilibrium_iterations)
 
     def set_precision(self, precision: str) -> None:
         """The networks' arithmetic: ``"float32"`` is several times faster on CPUs (GELU above all) at a
         relative rounding of 6e-8, far below a trained network's error."""
-        for network in (self.rate, self.end, self.decoder):
+        for network in (self.rate, self.decoder):
             network.to(network_dtype(precision))
         self.config["precision"] = precision
 
@@ -213,11 +222,20 @@ class ProgressODE(nn.Module):
         return (self._species_thermo(T)[0] * Y).sum(-1)
 
     def temperature(self, h: torch.Tensor, Y: torch.Tensor, guess: torch.Tensor, iterations: int) -> torch.Tensor:
-        """``T`` with ``enthalpy(T, Y) = h``, by ``iterations`` Newton steps from ``guess``."""
+        """``T`` with ``enthalpy(T, Y) = h``, by ``iterations`` Newton steps from ``guess``. The mixture's
+        polynomial coefficients are summed once per group of species with one range boundary ``nasa_mid``
+        (``(..., groups, 6)``), so that a step costs a few products with powers of ``T``, not ``K``."""
+        grouped = Y[..., None] * self.range_groups                                   # (..., K, groups)
+        tables = [torch.einsum("...kg,jk->...gj", grouped, table) for table in (
+            self.enthalpy_low, self.enthalpy_high, self.capacity_low, self.capacity_high)]
         T = guess
         for _ in range(iterations):
-            h_k, cp_k = self._species_thermo(T)
-            T = T - ((h_k * Y).sum(-1) - h) / (cp_k * Y).sum(-1)
+            t = T[..., None]
+            powers = torch.cat([torch.ones_like(t), t, t * t, t * t * t, t * t * t * t, t.pow(5)], dim=-1)[..., None, :]
+            low = self.range_mids >= t                                               # (..., groups)
+            mixture_h = torch.where(low, (tables[0] * powers).sum(-1), (tables[1] * powers).sum(-1)).sum(-1)
+            mixture_cp = torch.where(low, (tables[2] * powers[..., :5]).sum(-1), (tables[3] * powers[..., :5]).sum(-1))
+            T = T - (mixture_h - h) / mixture_cp.sum(-1)
         return T
 
     # ------------------------------------------------------------------ encoder, field, decoder
@@ -250,23 +268,27 @@ class ProgressODE(nn.Module):
         g = self.rate(self.inputs(s, v)) * self.rate_scale + self.rate_shift
         return g.clamp(-RATE_BOUND, RATE_BOUND)
 
-    def log_progress_end(self, v: torch.Tensor) -> torch.Tensor:
-        """``s_end``, the log progress at equilibrium ``(...,)`` of scaled invariants ``v``."""
-        return self.end(v[..., self.invariant_features]) * self.end_scale + self.end_shift
-
     def encode(self, y: torch.Tensor) -> torch.Tensor:
-        """``zc = [u, sign, s_end, v]`` ``(..., 3 + n_invariants)`` of states ``y`` ``(..., 2 + K)``."""
-        v = self.scaled_invariants(y)
-        s_end = self.log_progress_end(v)
+        """``zc = [u, sign, s_end, v, T_eq, Y_eq]`` ``(..., m)`` of states ``y`` ``(..., 2 + K)``: ``T_eq``, ``Y_eq``
+        the equilibrium of its elements, enthalpy and pressure (exact, :class:`~.equilibrium.Equilibrium`)."""
+        invariants = self.invariants(y)
+        e, h = invariants[..., :self.n_elements], invariants[..., self.n_elements]
+        T_eq, Y_eq = self.equilibrium(e, h, y[..., -1], 1000.0 / invariants[..., self.n_elements + 2] + EQUILIBRIUM_RISE)
+        s_end = torch.log(Y_eq @ self.progress + self.floor)
         distance = s_end - self.log_progress(y)
         sign = torch.where(distance < 0, -torch.ones_like(distance), torch.ones_like(distance))
         u = distance.abs().clamp(min=TINY).log()
-        return torch.cat([u[..., None], sign[..., None], s_end[..., None], v], dim=-1)
+        v = (invariants - self.invariant_shift) / self.invariant_scale
+        return torch.cat([u[..., None], sign[..., None], s_end[..., None], v, T_eq[..., None], Y_eq], dim=-1)
 
     def progress_of(self, zc: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """``(s, d = s_end - s, v)`` of latent states ``zc``."""
         d = zc[..., 1] * torch.exp(zc[..., 0])
-        return zc[..., 2] - d, d, zc[..., HEAD:]
+        return zc[..., 2] - d, d, zc[..., HEAD:HEAD + self.n_invariants]
+
+    def equilibrium_of(self, zc: torch.Tensor) -> torch.Tensor:
+        """``[T_eq, Y_eq]`` ``(..., 1 + K)`` of latent states ``zc``."""
+        return zc[..., HEAD + self.n_invariants:]
 
     def forward(self, t, zc: torch.Tensor) -> torch.Tensor:
         s, d, v = self.progress_of(zc)
@@ -301,17 +323,27 @@ class ProgressODE(nn.Module):
         c = (torch.exp(s) - self.floor).clamp(min=0.0)
         return unburnt, c / (c + self.gate)
 
-    def decode(self, zc: torch.Tensor) -> torch.Tensor:
+    def basis(self, zc: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``([T, Y] (..., 1 + K), weight (...,))``: the straight line from the unburnt state to equilibrium at
+        the progress of ``zc`` (fraction ``c / c_eq``), and the weight ``c / (c + gate) (1 - c / c_eq)`` of the
+        decoder's departure from it (zero unburnt and at equilibrium)."""
         s, _, v = self.progress_of(zc)
         unburnt, gate = self.unburnt(s, v)
-        raw = self.decoder(self.inputs(s, v)) * self.output_scale + self.output_shift
-        raw = torch.cat([raw[..., :1], unburnt[..., 1:] + gate[..., None] * raw[..., 1:]], dim=-1)  # T: a guess
+        end = self.equilibrium_of(zc)
+        fraction = (torch.exp(s) - self.floor) / (torch.exp(zc[..., 2]) - self.floor)
+        return unburnt + fraction[..., None] * (end - unburnt), gate * (1 - fraction)
+
+    def decode(self, zc: torch.Tensor) -> torch.Tensor:
+        s, _, v = self.progress_of(zc)
+        line, weight = self.basis(zc)
+        departure = self.decoder(self.inputs(s, v)) * self.output_scale + self.output_shift
         invariants = v * self.invariant_scale + self.invariant_shift
         e, h, log_p = (invariants[..., :self.n_elements], invariants[..., self.n_elements],
                        invariants[..., self.n_elements + 1])
         c = torch.exp(s) - self.floor
-        Y = project(raw[..., 1:], self.constraints, self.y_weight, torch.cat([e, c[..., None]], -1))
-        T = self.temperature(h, Y, raw[..., 0], NEWTON_DECODE)
+        Y = project(line[..., 1:] + weight[..., None] * departure, self.constraints, self.y_weight,
+                    torch.cat([e, c[..., None]], -1))
+        T = self.temperature(h, Y, line[..., 0], NEWTON_DECODE)
         return torch.cat([T[..., None], Y, log_p.exp()[..., None]], dim=-1)
 
     def trajectory(self, zc: torch.Tensor, times: torch.Tensor) -> torch.Tensor:

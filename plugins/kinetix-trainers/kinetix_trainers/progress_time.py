@@ -79,7 +79,7 @@ def _parts(model, zc: torch.Tensor):
     """``(w0 (N,), sign (N, 1), s_end (N, 1), v (N, 1, n_invariants))`` of latent states ``(N, m)``."""
     from .progress_network import HEAD
 
-    return (coordinate(zc[:, 0]), zc[:, 1:2], zc[:, 2:3], zc[:, None, HEAD:])
+    return coordinate(zc[:, 0]), zc[:, 1:2], zc[:, 2:3], zc[:, None, HEAD:HEAD + model.n_invariants]
 
 
 def _latent(zc: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
