@@ -8,10 +8,12 @@ log-uniform times. Then:
 1. rate: ``ln(ds/dt)``, with ``ds/dt = (dc/dt) / (c + floor)`` from the mechanism's exact right-hand
    side at those states, regressed by the rate MLP (mean squared error, Adam, one-cycle schedule) on
    the states before the progress reaches ``equilibrium_fraction`` of its final value;
-2. optionally ``delay_epochs`` more on the ignition delays alone: the squared log error of every training
+2. optionally ``delay_epochs`` more on the ignition delays: the squared log error of every training
    condition's delay, the time from its initial state to the data's progress at ignition by the integrator's
-   own quadrature (``quadrature_points`` Gauss-Legendre nodes in ``w``, :mod:`.progress_time`). With the
-   rate loss kept besides, held-out delays came out worse (H2/air: 4.2 % against 2.2 % at most);
+   own quadrature (``quadrature_points`` Gauss-Legendre nodes in ``w``, :mod:`.progress_time`), weighted by
+   ``delay_weight``, plus the rate loss on the states past their ignition only. The pointwise rates of a
+   one-variable dynamics ignite early or late; the delays move them during induction, at the cost of the
+   pointwise accuracy of a short step there (docs/cantera.md §3.3 measures the trade).
 3. decoder: the weighted departure of ``Y`` from the line between the unburnt and the equilibrium state
    regressed on the training points (scaled mean squared error); the equilibrium itself is exact;
 4. integrator: every candidate of ``methods`` integrates the validation trajectories at ``rtol``; the
@@ -62,6 +64,7 @@ class ProgressConfig:
     equilibrium_fraction: float = 0.99
     rate_epochs: int = 5000            # Adam steps of the rate regression
     delay_epochs: int = 0              # then Adam steps with the ignition-delay loss as well
+    delay_weight: float = 1000.0       # of the delay loss against the rate loss past ignition
     delay_lr: float = 1e-3             # the delay stage's peak learning rate (it starts from a fitted rate)
     quadrature_points: int = 400
     decoder_epochs: int = 3000
@@ -201,14 +204,14 @@ class _ProgressRun:
         if self.verbose and (step % 500 == 0):
             print(f"{stage} {step}: loss {loss:.3e}", flush=True)
 
-    def points(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Training states ``(M, 2 + K)``, their fraction of the final progress ``(M,)``, ``dc/dt`` ``(M,)`` and
-        their trajectory's final ``s`` ``(M,)``."""
+    def points(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Training states ``(M, 2 + K)``, their fraction of the final progress ``(M,)``, ``dc/dt`` ``(M,)``,
+        their trajectory's final ``s`` ``(M,)`` and its position in ``train_index`` ``(M,)``."""
         config, model = self.config, self.model
         rng = np.random.default_rng(config.seed)
         times = self.times.numpy()
-        chosen, fractions, ends = [], [], []
-        for n in self.train_index.tolist():
+        chosen, fractions, ends, owners = [], [], [], []
+        for position, n in enumerate(self.train_index.tolist()):
             s = model.log_progress(self.states[n]).numpy()
             even = np.searchsorted(np.maximum.accumulate(s), np.linspace(s[1], s[-1], config.points_per_trajectory))
             spread = np.searchsorted(times, np.exp(rng.uniform(np.log(times[1]), np.log(times[-1]),
@@ -219,9 +222,10 @@ class _ProgressRun:
             c = self.states[n, index, 1:-1] @ model.progress
             fractions.append(c / (self.states[n, -1, 1:-1] @ model.progress))
             ends.append(torch.full_like(c, float(s[-1])))
+            owners.append(torch.full(c.shape, position))
         states = torch.cat(chosen)
         rates = progress_rates(self.dataset, states, states[:, -1], model.progress)
-        return states, torch.cat(fractions), rates, torch.cat(ends)
+        return states, torch.cat(fractions), rates, torch.cat(ends), torch.cat(owners)
 
     def fit(self, stage: str, parameters, steps: int, loss_of, lr: float | None = None) -> None:
         lr = lr or self.config.lr
@@ -264,7 +268,7 @@ class _ProgressRun:
         config, model = self.config, self.model
         (self.out / "config.json").write_text(json.dumps(config.as_dict(), indent=2))
         self.settle_equilibrium()
-        states, fractions, rates, ends = self.points()
+        states, fractions, rates, ends, owners = self.points()
         with torch.no_grad():
             s = model.log_progress(states)
             model.s_shift.copy_(s.mean())
@@ -294,9 +298,14 @@ class _ProgressRun:
             s_ignition = torch.tensor([np.interp(float(d), self.times.numpy(), model.log_progress(self.states[n]).numpy())
                                        for n, d in zip(train.tolist(), delays)], dtype=torch.float64)
 
+            burnt = s[usable] > s_ignition[owners[usable]]          # past the data's ignition the rate loss holds
+            burnt_features, burnt_target = features[burnt], scaled_target[burnt]
+
             def delay_loss():
                 pick = torch.randint(len(train), (min(64, len(train)),), generator=self.generator)
-                return torch.log(self.delays(train[pick], s_ignition[pick]) / delays[pick]).pow(2).mean()
+                keep = self.batch(len(burnt_features))
+                error = torch.log(self.delays(train[pick], s_ignition[pick]) / delays[pick]).pow(2).mean()
+                return config.delay_weight * error + (model.rate(burnt_features[keep]) - burnt_target[keep]).pow(2).mean()
 
             self.fit("delay", model.rate.parameters(), config.delay_epochs, delay_loss, config.delay_lr)
         with torch.no_grad():
