@@ -64,7 +64,7 @@ class ProgressConfig:
     equilibrium_fraction: float = 0.99
     rate_epochs: int = 5000            # Adam steps of the rate regression
     delay_epochs: int = 0              # then Adam steps with the ignition-delay loss as well
-    delay_weight: float = 1000.0       # of the delay loss against the rate loss past ignition
+    delay_weight: float = 10000.0      # of the delay loss against the rate loss past ignition
     delay_lr: float = 1e-3             # the delay stage's peak learning rate (it starts from a fitted rate)
     quadrature_points: int = 400
     decoder_epochs: int = 3000
