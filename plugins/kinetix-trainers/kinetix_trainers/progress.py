@@ -276,7 +276,7 @@ class _ProgressRun:
             invariants = model.invariants(states)
             model.invariant_shift.copy_(invariants.mean(0))
             model.invariant_scale.copy_(invariants.std(0).clamp(min=1e-6 * invariants.abs().amax(0).clamp(min=1e-30)))
-            v = model.scaled_invariants(states)
+            v = model.normalised(model.invariants(states))
             x = model.inputs(s, v)
         usable = (rates > 0) & (fractions < config.equilibrium_fraction)
         # g = ln(ds/dt) - ln(1 - exp(s - s_end)), with the trajectory's own s_end

@@ -46,10 +46,9 @@ from kinetix.networks import ACTIVATIONS
 from kinetix.networks.conserved import project
 
 from . import progress_time
-from .equilibrium import ITERATIONS as EQUILIBRIUM_ITERATIONS, Equilibrium
+from .equilibrium import GAS_CONSTANT, ITERATIONS as EQUILIBRIUM_ITERATIONS, Equilibrium
 from .latent_network import _MLP
 
-GAS_CONSTANT = 8314.46261815324  # J/kmol/K
 NEWTON_ENCODE = 12   # Newton iterations for T0 from T (monotone convergence from above)
 NEWTON_DECODE = 4    # Newton iterations for T from the line's guess (H2/air: 1e-12 K from 5)
 RATE_BOUND = 60.0    # |ln rate| clamp: a trial step far outside the data cannot overflow
@@ -208,34 +207,35 @@ class ProgressODE(nn.Module):
 
     # ------------------------------------------------------------------ thermodynamics (NASA-7)
 
-    def _species_thermo(self, T: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(h_k, cp_k)`` ``(..., K)`` [J/kg, J/kg/K] of every species at ``T`` ``(...,)`` [K]."""
+    def mixture_tables(self, Y: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """The mixture's polynomial coefficients of ``Y`` ``(..., K)``, summed once per group of species with one
+        range boundary ``nasa_mid``: enthalpy low/high ``(..., groups, 6)``, heat capacity low/high
+        ``(..., groups, 5)``, so that :meth:`mixture_thermo` costs a few products with powers of ``T``, not ``K``."""
+        grouped = Y[..., None] * self.range_groups                                   # (..., K, groups)
+        return tuple(torch.einsum("...kg,jk->...gj", grouped, table) for table in (
+            self.enthalpy_low, self.enthalpy_high, self.capacity_low, self.capacity_high))
+
+    def mixture_thermo(self, T: torch.Tensor, tables: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(h, cp)`` ``(...,)`` [J/kg, J/kg/K] at ``T`` ``(...,)`` [K] of the mixture of :meth:`mixture_tables`."""
         t = T[..., None]
-        powers = torch.cat([torch.ones_like(t), t, t * t, t * t * t, t * t * t * t, t.pow(5)], dim=-1)   # (..., 6)
-        low = self.nasa_mid >= t
-        h = torch.where(low, powers @ self.enthalpy_low, powers @ self.enthalpy_high)
-        cp = torch.where(low, powers[..., :5] @ self.capacity_low, powers[..., :5] @ self.capacity_high)
+        powers = torch.cat([torch.ones_like(t), t, t * t, t * t * t, t * t * t * t, t.pow(5)], dim=-1)[..., None, :]
+        low = self.range_mids >= t                                                   # (..., groups)
+        h = torch.where(low, (tables[0] * powers).sum(-1), (tables[1] * powers).sum(-1)).sum(-1)
+        cp = torch.where(low, (tables[2] * powers[..., :5]).sum(-1), (tables[3] * powers[..., :5]).sum(-1)).sum(-1)
         return h, cp
 
     def enthalpy(self, T: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:
         """Mass enthalpy [J/kg] ``(...,)`` at ``T`` ``(...,)`` [K] and ``Y`` ``(..., K)``."""
-        return (self._species_thermo(T)[0] * Y).sum(-1)
+        return self.mixture_thermo(T, self.mixture_tables(Y))[0]
 
     def temperature(self, h: torch.Tensor, Y: torch.Tensor, guess: torch.Tensor, iterations: int) -> torch.Tensor:
-        """``T`` with ``enthalpy(T, Y) = h``, by ``iterations`` Newton steps from ``guess``. The mixture's
-        polynomial coefficients are summed once per group of species with one range boundary ``nasa_mid``
-        (``(..., groups, 6)``), so that a step costs a few products with powers of ``T``, not ``K``."""
-        grouped = Y[..., None] * self.range_groups                                   # (..., K, groups)
-        tables = [torch.einsum("...kg,jk->...gj", grouped, table) for table in (
-            self.enthalpy_low, self.enthalpy_high, self.capacity_low, self.capacity_high)]
+        """``T`` with ``enthalpy(T, Y) = h`` [K] ``(...,)``, by ``iterations`` Newton steps from ``guess``: a state
+        whose enthalpy was computed by :meth:`enthalpy` at ``guess`` returns ``guess`` bit for bit."""
+        tables = self.mixture_tables(Y)
         T = guess
         for _ in range(iterations):
-            t = T[..., None]
-            powers = torch.cat([torch.ones_like(t), t, t * t, t * t * t, t * t * t * t, t.pow(5)], dim=-1)[..., None, :]
-            low = self.range_mids >= t                                               # (..., groups)
-            mixture_h = torch.where(low, (tables[0] * powers).sum(-1), (tables[1] * powers).sum(-1)).sum(-1)
-            mixture_cp = torch.where(low, (tables[2] * powers[..., :5]).sum(-1), (tables[3] * powers[..., :5]).sum(-1))
-            T = T - (mixture_h - h) / mixture_cp.sum(-1)
+            mixture_h, mixture_cp = self.mixture_thermo(T, tables)
+            T = T - (mixture_h - h) / mixture_cp
         return T
 
     # ------------------------------------------------------------------ encoder, field, decoder
@@ -250,9 +250,9 @@ class ProgressODE(nn.Module):
         ratios = amounts[..., self.ratio_elements] - amounts[..., self.ratio_reference:self.ratio_reference + 1]
         return torch.cat([e, h[..., None], P.log()[..., None], (1000.0 / T0)[..., None], ratios], dim=-1)
 
-    def scaled_invariants(self, y: torch.Tensor) -> torch.Tensor:
-        """``v`` ``(..., n_invariants)``: the invariants normalised by the trainer's shift and scale."""
-        return (self.invariants(y) - self.invariant_shift) / self.invariant_scale
+    def normalised(self, invariants: torch.Tensor) -> torch.Tensor:
+        """``v`` ``(..., n_invariants)``: :meth:`invariants` normalised by the trainer's shift and scale."""
+        return (invariants - self.invariant_shift) / self.invariant_scale
 
     def log_progress(self, y: torch.Tensor) -> torch.Tensor:
         """``s = ln(c + floor)`` ``(...,)``."""
@@ -278,7 +278,7 @@ class ProgressODE(nn.Module):
         distance = s_end - self.log_progress(y)
         sign = torch.where(distance < 0, -torch.ones_like(distance), torch.ones_like(distance))
         u = distance.abs().clamp(min=TINY).log()
-        v = (invariants - self.invariant_shift) / self.invariant_scale
+        v = self.normalised(invariants)
         return torch.cat([u[..., None], sign[..., None], s_end[..., None], v, T_eq[..., None], Y_eq], dim=-1)
 
     def progress_of(self, zc: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
