@@ -7,6 +7,7 @@ from pathlib import Path
 import torch
 
 from ..mechanism import Mechanism
+from ..products import exclusive_products, matmul
 from .format import MechanismSpec, load_spec
 from .invariants import Invariants
 
@@ -89,19 +90,15 @@ class MassActionMechanism(Mechanism):
         return rates
 
     def rhs(self, t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        net = self.rates_of_progress(y) @ self._stoichiometry_t
-        return net if self._completion_t is None else net @ self._completion_t
+        net = matmul(self.rates_of_progress(y), self._stoichiometry_t)
+        return net if self._completion_t is None else matmul(net, self._completion_t)
 
     def jacobian(self, t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         if self.has_fractional_orders:
             return super().jacobian(t, y)
-        factors = self._factors(y)
-        ones = torch.ones_like(factors[..., :1])
-        before = torch.cumprod(torch.cat([ones, factors[..., :-1]], dim=-1), dim=-1)
-        after = torch.cumprod(torch.cat([ones, factors.flip(-1)[..., :-1]], dim=-1), dim=-1).flip(-1)
-        others = before * after * self.rate_constants.unsqueeze(-1)  # d r_j / d (slot m)
-        rate_jacobian = torch.einsum("...jm,jmi->...ji", others, self._slot_species)
-        return self.stoichiometry @ rate_jacobian
+        others = exclusive_products(self._factors(y)) * self.rate_constants.unsqueeze(-1)  # d r_j / d (slot m)
+        rate_jacobian = (others.unsqueeze(-1) * self._slot_species).sum(-2)               # (..., R, n)
+        return matmul(self.stoichiometry, rate_jacobian)
 
     def initial_state(self) -> torch.Tensor:
         return self._initial.clone()

@@ -35,10 +35,13 @@ def solve_compiled(integration, y0: torch.Tensor, h0: torch.Tensor, t_out: torch
         h0 = torch.cat([h0, h0[:1].expand(padded_batch - batch, -1)])
     if padded_times > times:
         t_out = torch.cat([t_out, t_out[-1:].expand(padded_times - times)])
-    method, system = integration.method, integration.system
-    t0 = torch.zeros_like(h0)
-    evaluations = method.step(system, t0, y0, h0, system.rhs(t0, y0)).rhs_evals  # also builds the method's caches
-    key, program = _program(integration)
+    key = _key(integration)
+    shaped = (key, y0.shape)
+    if shaped not in _EVALUATIONS:  # one eager step: the method's count, and the caches it builds for this shape
+        t0 = torch.zeros_like(h0)
+        _EVALUATIONS[shaped] = integration.method.step(integration.system, t0, y0, h0,
+                                                       integration.system.rhs(t0, y0)).rhs_evals
+    evaluations, program = _EVALUATIONS[shaped], _program(key, integration)
     if program is None:
         return None
     try:
@@ -59,6 +62,10 @@ def solve_compiled(integration, y0: torch.Tensor, h0: torch.Tensor, t_out: torch
 
 
 _PROGRAMS: dict = {}
+_EVALUATIONS: dict = {}  # right-hand sides per step of the method, per key and padded shape
+# The loop driven from C++, not from inductor's Python wrapper: each iteration calls its kernels without a
+# return to Python (Robertson 1.9x, POLLU 3.9x faster per solve on this machine's CPU; compile 51 s against 41 s).
+_CPU_OPTIONS = {"cpp_wrapper": True}
 
 
 def _cacheable_while_loop() -> dict[str, str]:
@@ -70,16 +77,20 @@ def _cacheable_while_loop() -> dict[str, str]:
             "torch.ops.higher_order.while_loop": torch.__version__}
 
 
-def _program(integration):
-    """``(key, compiled program)`` for ``integration``'s method, function and settings, built once
-    per process (the program is ``None`` where compiling failed before)."""
+def _key(integration) -> tuple:
+    """What a compiled solve depends on beyond its tensors' shapes: method, functions and settings."""
     problem = integration.problem
-    key = (integration.method, problem.func, problem.jac, problem.time_derivative, problem.autonomous,
-           problem.max_steps, integration.controller, float(integration.origin), tuple(problem.rtol.tolist()),
-           tuple(problem.atol.tolist()), problem.y0.dtype, problem.y0.device)
+    return (integration.method, problem.func, problem.jac, problem.time_derivative, problem.autonomous,
+            problem.max_steps, integration.controller, float(integration.origin), tuple(problem.rtol.tolist()),
+            tuple(problem.atol.tolist()), problem.y0.dtype, problem.y0.device)
+
+
+def _program(key: tuple, integration):
+    """The compiled program for ``key``, built once per process (``None`` where compiling failed before)."""
     if key not in _PROGRAMS:
-        _PROGRAMS[key] = torch.compile(build_program(integration), fullgraph=True, dynamic=False)
-    return key, _PROGRAMS[key]
+        _PROGRAMS[key] = torch.compile(build_program(integration), fullgraph=True, dynamic=False,
+                                       options=_CPU_OPTIONS if integration.problem.y0.device.type == "cpu" else None)
+    return _PROGRAMS[key]
 
 
 def build_program(integration):

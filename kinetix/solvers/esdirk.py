@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import torch
 
-from .method import Method, Step, System, linear_solver
+from ..products import addmm, matmul
+from .linear import linear_solver
+from .method import Method, Step, System
 from .tableaus import ESDIRKTableau
 
 
@@ -60,8 +62,8 @@ class ESDIRK(Method):
         evaluations = 0
         for i in range(1, tab.stages):
             K = torch.cat(hks, dim=-1)
-            base = torch.baddbmm(y_column, K, coefficients["a"][i])
-            Z = torch.baddbmm(y_column, K, coefficients["predictor"][i]) - base
+            base = addmm(y_column, K, coefficients["a"][i])
+            Z = addmm(y_column, K, coefficients["predictor"][i]) - base
             t_stage = torch.add(t, h, alpha=tab.c[i])
             Z, converged, iterations = self._newton(system, solve, t_stage, base.squeeze(-1), Z.squeeze(-1),
                                                     h_gamma, inverse_scale)
@@ -69,8 +71,8 @@ class ESDIRK(Method):
             ok = ok & converged
             hks.append((Z / tab.gamma).unsqueeze(-1))
         K = torch.cat(hks, dim=-1)
-        y_new = torch.baddbmm(y_column, K, coefficients["b"]).squeeze(-1)
-        error = torch.bmm(K, coefficients["e"]).squeeze(-1)
+        y_new = addmm(y_column, K, coefficients["b"]).squeeze(-1)
+        error = matmul(K, coefficients["e"]).squeeze(-1)
         change = y_new - y
         slope_start, slope_end = hks[0].squeeze(-1), hks[-1].squeeze(-1)  # h f at both ends (stiffly accurate)
         dense = torch.stack([slope_start - change, 2 * change - slope_start - slope_end], dim=1)

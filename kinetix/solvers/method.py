@@ -67,16 +67,3 @@ class Method(ABC):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.name!r})"
-
-
-def linear_solver(W: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
-    """``rhs -> W^-1 rhs`` (``rhs`` ``(B, n, 1)``) for ``W`` ``(B, n, n)``: an explicit inverse for small systems
-    (one batched product per solve is cheaper than triangular solves), an LU factorisation otherwise."""
-    if W.shape[-1] <= _INVERSE_MAX_SIZE:
-        inverse = torch.linalg.inv_ex(W)[0]
-        return lambda rhs: torch.bmm(inverse, rhs)
-    lu, pivots, _ = torch.linalg.lu_factor_ex(W)
-    return lambda rhs: torch.linalg.lu_solve(lu, pivots, rhs)
-
-
-_INVERSE_MAX_SIZE = 24

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import torch
 
-from .method import Method, Step, System, linear_solver
+from ..products import addmm, matmul
+from .linear import linear_solver
+from .method import Method, Step, System
 from .tableaus import RosenbrockTableau
 
 
@@ -72,21 +74,21 @@ class Rosenbrock(Method):
             elif self.reuse[i] < i:
                 f_i = fs[self.reuse[i]]
             else:
-                argument = torch.baddbmm(y_column, K, coefficients["a"][i]).view(batch, n)
+                argument = addmm(y_column, K, coefficients["a"][i]).view(batch, n)
                 if system.time_derivative is not None:
                     t_stage = torch.add(t, h_column, alpha=tab.alpha[i])
                 f_i = system.rhs(t_stage, argument)
             fs.append(f_i)
             rhs = (f_i * h_column).unsqueeze(-1)
             if i and any(tab.c[i]):
-                rhs = torch.baddbmm(rhs, K, coefficients["c"][i])
+                rhs = addmm(rhs, K, coefficients["c"][i])
             if h2_f_t is not None and tab.d[i] != 0:
                 rhs = torch.add(rhs, h2_f_t, alpha=tab.d[i])
             ks.append(solve(rhs))
         K = torch.cat(ks, dim=-1)
-        y_new = torch.baddbmm(y_column, K, coefficients["b"]).view(batch, n)
-        error = torch.bmm(K, coefficients["e"]).view(batch, n)
-        dense = torch.bmm(K, coefficients["H"]).transpose(1, 2)
+        y_new = addmm(y_column, K, coefficients["b"]).view(batch, n)
+        error = matmul(K, coefficients["e"]).view(batch, n)
+        dense = matmul(K, coefficients["H"]).transpose(1, 2)
         return Step(y_new, error, dense, None, self.evaluations + (h2_f_t is not None))
 
     def _diagonal(self, y: torch.Tensor) -> torch.Tensor:

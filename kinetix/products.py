@@ -1,0 +1,44 @@
+"""Matrix products that a compiled program fuses with its neighbours.
+
+Inside ``torch.compile`` a matrix product is a call out of the generated code into BLAS: for the small
+matrices of a solver step (stage combinations, a few species) the call's dispatch and allocation cost
+microseconds, more than its arithmetic, and a compiled solve makes dozens per step. Up to
+:data:`FUSE_MAX` multiply-adds per matrix, these functions write the product as a broadcast
+multiply-and-sum, which the compiler folds into the surrounding kernels; outside a compiled program, and
+for larger matrices, they are the plain product.
+"""
+
+from __future__ import annotations
+
+import torch
+
+FUSE_MAX = 4096  # multiply-adds per matrix (n k m) up to which a compiled product is fused
+
+
+def matmul(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """``a @ b`` for ``a`` ``(..., n, k)`` or ``(..., k)`` and ``b`` ``(..., k, m)``."""
+    if a.dim() >= 2 and torch.compiler.is_compiling() and a.shape[-2] * a.shape[-1] * b.shape[-1] <= FUSE_MAX:
+        return (a.unsqueeze(-1) * b.unsqueeze(-3)).sum(-2)
+    return torch.bmm(a, b) if a.dim() == 3 and b.dim() == 3 else a @ b
+
+
+def addmm(c: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """``c + a @ b`` (as :func:`matmul`), batched or not."""
+    if a.dim() >= 2 and torch.compiler.is_compiling() and a.shape[-2] * a.shape[-1] * b.shape[-1] <= FUSE_MAX:
+        return c + matmul(a, b)
+    return torch.baddbmm(c, a, b) if a.dim() == 3 and b.dim() == 3 else c + a @ b
+
+
+def exclusive_products(x: torch.Tensor) -> torch.Tensor:
+    """``out[..., m] = prod of x[..., j] for j != m`` ``(..., w)``, without division (zeros allowed). Compiled,
+    for a small ``w``, as ``w`` prefix and suffix products that fuse; otherwise two ``cumprod``."""
+    ones = torch.ones_like(x[..., :1])
+    if torch.compiler.is_compiling() and x.shape[-1] <= 8:
+        prefix, suffix = [ones], [ones]
+        for m in range(1, x.shape[-1]):
+            prefix.append(prefix[-1] * x[..., m - 1:m])
+            suffix.append(suffix[-1] * x[..., -m:x.shape[-1] - m + 1])
+        return torch.cat(prefix, dim=-1) * torch.cat(suffix[::-1], dim=-1)
+    before = torch.cumprod(torch.cat([ones, x[..., :-1]], dim=-1), dim=-1)
+    after = torch.cumprod(torch.cat([ones, x.flip(-1)[..., :-1]], dim=-1), dim=-1).flip(-1)
+    return before * after

@@ -1,0 +1,23 @@
+"""Fused products inside a compiled program equal the plain products."""
+
+import torch
+
+from kinetix.products import addmm, exclusive_products, matmul
+
+
+def test_exclusive_products_are_the_products_of_the_other_entries():
+    x = torch.tensor([[2.0, 3.0, 5.0], [0.0, 7.0, 11.0]], dtype=torch.float64)
+    expected = torch.tensor([[15.0, 10.0, 6.0], [77.0, 0.0, 0.0]], dtype=torch.float64)
+    assert torch.equal(exclusive_products(x), expected)
+    assert torch.equal(torch.compile(exclusive_products, fullgraph=True)(x), expected)
+
+
+def test_compiled_products_equal_the_plain_ones():
+    generator = torch.Generator().manual_seed(0)
+    a, b, c = (torch.randn(*shape, generator=generator, dtype=torch.float64) for shape in ((4, 3, 5), (5, 2), (4, 3, 2)))
+    compiled_matmul = torch.compile(matmul, fullgraph=True)
+    torch.testing.assert_close(compiled_matmul(a, b), a @ b, rtol=1e-14, atol=1e-14)
+    torch.testing.assert_close(compiled_matmul(a[0, 0], b), a[0, 0] @ b, rtol=1e-14, atol=1e-14)
+    torch.testing.assert_close(torch.compile(addmm, fullgraph=True)(c, a, b.expand(4, 5, 2)), c + a @ b,
+                               rtol=1e-14, atol=1e-14)
+    torch.testing.assert_close(addmm(c, a, b.expand(4, 5, 2)), c + a @ b, rtol=1e-14, atol=1e-14)
