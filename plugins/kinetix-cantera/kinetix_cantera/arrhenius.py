@@ -5,6 +5,8 @@ from __future__ import annotations
 import cantera as ct
 import torch
 
+from kinetix.products import matmul
+
 from .rate_group import RateGroup, RateSlopes, RateState
 
 
@@ -21,12 +23,12 @@ class ArrheniusCoefficients(torch.nn.Module):
 
     def forward(self, state: RateState) -> torch.Tensor:
         """``A exp(b ln T - (Ea/R)/T)`` ``(..., n)``; a negative ``A`` gives a negative value, as in Cantera."""
-        return self.A * torch.exp(state.arrhenius_basis @ self.exponents)
+        return self.A * torch.exp(matmul(state.arrhenius_basis, self.exponents))
 
     def slope(self, state: RateState, k: torch.Tensor) -> torch.Tensor:
         """``dk/dT = k (b + (Ea/R)/T) / T`` ``(..., n)`` given ``k = self(state)``."""
         basis = torch.stack([torch.ones_like(state.recipT), state.recipT], dim=-1)
-        return k * (basis @ self.exponents) * state.recipT[..., None]
+        return k * matmul(basis, self.exponents) * state.recipT[..., None]
 
 
 class ArrheniusRates(RateGroup):

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import torch
 
+from kinetix.products import matmul
+
 from .kinetics import BIG, GAS_CONSTANT, Kinetics
 
 
@@ -93,7 +95,7 @@ class ReactorJacobian(torch.nn.Module):
         n = len(W)
         B = concentrations.new_zeros(*terms.shape[:-1], n * n).index_add(-1, self.entry, terms).unflatten(-1, (n, n))
         sensitivity = torch.index_select(sensitivity, -1, kinetics._third_body_reactions)
-        B = B + (self.third_body_stoichiometry * sensitivity[..., None, :]) @ self.third_body_efficiencies
+        B = B + matmul(self.third_body_stoichiometry * sensitivity[..., None, :], self.third_body_efficiencies)
 
         # chain rule to y = [T, Y]: omega_Y = d omega / d Y, omega_dT = d omega / d T
         scaled_energies = energies / W

@@ -6,6 +6,8 @@ import warnings
 
 import torch
 
+from kinetix.products import matmul
+
 # A CSR product pays on the CPU where the dense one does this many times more multiply-adds than
 # the matrix has nonzeros. Measured on one thread (x86_64, AVX-512), per chunk of states:
 # gri30's stoichiometry (53 x 325, 7 % filled, 14x) dense 0.36 ms, CSR 0.48 ms; n-hexane's
@@ -37,7 +39,7 @@ class LinearMap(torch.nn.Module):
         if self.sparse and torch.compiler.is_compiling():
             return self.gather_scatter(x)
         if not (self.sparse and x.device.type == "cpu" and not _transformed(x)):
-            return x @ self.matrix
+            return matmul(x, self.matrix)
         flat = x.reshape(-1, x.shape[-1])
         return (self._transposed_csr() @ flat.T).T.reshape(*x.shape[:-1], -1)
 

@@ -18,7 +18,9 @@ import math
 
 import cantera as ct
 import torch
+
 from kinetix import MechanismError
+from kinetix.products import matmul
 
 MONOMIALS = ("1", "T", "T^2", "T^3", "T^4", "1/T", "1/T^2", "1/T^3", "ln T", "ln T / T")
 
@@ -75,12 +77,12 @@ class NasaThermo(torch.nn.Module):
 
     def forward(self, T: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """``(cp/R, h/RT, s/R)``, each ``(..., K)``, at temperatures ``T`` ``(...,)`` [K]."""
-        values = (self.monomials(T) @ self.coefficients).unflatten(-1, (3, -1))
+        values = matmul(self.monomials(T), self.coefficients).unflatten(-1, (3, -1))
         return self._in_range(T, values).unbind(dim=-2)
 
     def cp_slope(self, T: torch.Tensor) -> torch.Tensor:
         """``d(cp/R)/dT`` ``(..., K)`` [1/K]."""
-        values = (self.monomials(T) @ self.cp_slope_coefficients)[..., None, :]
+        values = matmul(self.monomials(T), self.cp_slope_coefficients)[..., None, :]
         return self._in_range(T, values)[..., 0, :]
 
 

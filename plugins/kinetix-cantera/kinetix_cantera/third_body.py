@@ -5,6 +5,8 @@ from __future__ import annotations
 import cantera as ct
 import torch
 
+from kinetix.products import matmul
+
 
 class ThirdBodies(torch.nn.Module):
     """Collision efficiencies of the reactions that have a third body.
@@ -29,4 +31,4 @@ class ThirdBodies(torch.nn.Module):
 
     def forward(self, concentrations: torch.Tensor) -> torch.Tensor:
         """``[M]`` ``(..., n_third_body)`` [kmol/m^3] from concentrations ``(..., K)`` [kmol/m^3]."""
-        return concentrations @ self.efficiencies.T
+        return matmul(concentrations, self.efficiencies.T)
