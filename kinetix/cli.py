@@ -192,9 +192,12 @@ def train(data, out, config_path, trainer, epochs, seed, resume, force, no_progr
     surrogate = get_catalog()["trainer"].get(name)(config).train(
         dataset, out, resume=resume, force=force, progress=not no_progress)
     for split, result in surrogate.info["training"]["evaluation"].items():
-        echo(f"{split}: scaled MAE {result['scaled_mae']:.3e} (max {result['max_scaled_error']:.3e}) "
-             f"over {result['trajectories']} trajectories")
-    echo(f"surrogate: {out / 'surrogate'}\nplots:     {out / 'plots'}")
+        if "scaled_mae" in result:
+            echo(f"{split}: scaled MAE {result['scaled_mae']:.3e} (max {result['max_scaled_error']:.3e}) "
+                 f"over {result['trajectories']} trajectories")
+        else:   # a trainer's own figures
+            echo(f"{split}: " + ", ".join(f"{key} {value:.3g}" for key, value in result.items()))
+    echo(f"surrogate: {out / 'surrogate'}" + (f"\nplots:     {out / 'plots'}" if (out / "plots").is_dir() else ""))
 
 
 @cli.command()

@@ -90,7 +90,7 @@ def script_reaction_step(step: ReactionStep | AdvanceStep, example: torch.Tensor
             if isinstance(step.combine, _Combine):
                 decoded = step.decoder(z)
                 combine = torch.jit.trace(step.combine, (example, decoded, decoded), check_trace=False)
-            scripted = (AdvanceStep(traced["encoder"], traced["field"], traced["decoder"], combine) if advancing
+            scripted = (AdvanceStep(traced["encoder"], traced["field"], traced["decoder"], combine, step.method) if advancing
                         else ReactionStep(traced["encoder"], traced["field"], traced["decoder"], step.method,
                                           step.rtol, step.atol, step.max_steps, combine))
             return torch.jit.script(scripted.eval())
@@ -111,7 +111,7 @@ def export_surrogate(surrogate: Surrogate, out: str | Path, *, force: bool = Fal
         "state": list(surrogate.species),
         "units": {"time": units.get("time", "s") or "s", "state": units.get("state", "")},
         "kind": surrogate.info.get("kind", "full"),
-        "integrator": ({"method": step.method} if isinstance(step, AdvanceStep) else
+        "integrator": ({"method": step.method, **surrogate.info.get("step_range", {})} if isinstance(step, AdvanceStep) else
                        {"method": step.method, "rtol": step.rtol, "atol": step.atol.tolist(), "max_steps": step.max_steps}),
         "torch": torch.__version__,
         "mechanism": surrogate.info.get("dataset", {}).get("mechanism"),

@@ -15,7 +15,8 @@ is at most 1 and rescales its step by ``0.9 err^(-1/(q+1))`` (clipped to [0.2, 5
 order). A member not done after ``max_steps`` attempts comes back as NaN.
 
 :class:`AdvanceStep` is the same map for a field that advances itself without time steps
-(``field.advance(z, dt)``, e.g. a progress-variable surrogate's quadrature; method ``"quadrature"``).
+(``field.advance(z, dt)``, e.g. a progress-variable surrogate's quadrature, method ``"quadrature"``, or a
+learned flow map, method ``"flowmap"``).
 """
 
 from typing import List
@@ -197,11 +198,12 @@ class AdvanceStep(nn.Module):
     """``forward(y, dt)``: states ``(N, n)`` after ``dt`` [s] (``(N,)`` or a scalar tensor) by the field's own
     ``advance(z (N, m), dt (N,)) -> (N, m)``; ``encoder``, ``decoder`` and ``combine`` as in :class:`ReactionStep`."""
 
-    def __init__(self, encoder: nn.Module, field: nn.Module, decoder: nn.Module, combine: nn.Module | None = None):
+    def __init__(self, encoder: nn.Module, field: nn.Module, decoder: nn.Module, combine: nn.Module | None = None,
+                 method: str = "quadrature"):
         super().__init__()
         self.encoder, self.field, self.decoder = encoder, field, decoder
         self.combine = Increment() if combine is None else combine
-        self.method = "quadrature"
+        self.method = method
 
     def forward(self, y: torch.Tensor, dt: torch.Tensor) -> torch.Tensor:
         z = self.encoder(y)
@@ -211,13 +213,14 @@ class AdvanceStep(nn.Module):
 
 def make_step(encoder: nn.Module, field: nn.Module, decoder: nn.Module, method: str, rtol: float, atol,
               max_steps: int = 1000, combine: nn.Module | None = None) -> nn.Module:
-    """:class:`AdvanceStep` for method ``"quadrature"`` (the field must have ``advance``), else :class:`ReactionStep`."""
+    """:class:`AdvanceStep` for one of the field's own integrators (``field.integrators``, e.g. ``"quadrature"``;
+    the field must have ``advance``), else :class:`ReactionStep`."""
     from .errors import ConfigError
-    from .surrogate import QUADRATURE
+    from .surrogate import integrates_itself
 
-    if method != QUADRATURE:
+    if not integrates_itself(field, method):
         return ReactionStep(encoder, field, decoder, method, rtol, atol, max_steps, combine)
     if not hasattr(field, "advance"):
-        raise ConfigError(f"method {QUADRATURE!r} needs a field that advances itself; {type(field).__name__} "
+        raise ConfigError(f"method {method!r} needs a field that advances itself; {type(field).__name__} "
                           "has no advance(z, dt): choose an integrator with --method")
-    return AdvanceStep(encoder, field, decoder, combine)
+    return AdvanceStep(encoder, field, decoder, combine, method)

@@ -31,7 +31,6 @@ WEIGHTS = "weights.pt"
 HISTORY = "history.csv"
 MAX_MANIFEST_BYTES = 64 << 20
 MAX_NETWORK_BYTES = 1 << 30
-QUADRATURE = "quadrature"  # the method name of a field that integrates itself (see integrate())
 
 
 def sha256(path: Path) -> str:
@@ -76,7 +75,9 @@ class Surrogate:
 
     @property
     def solver_options(self) -> dict[str, Any]:
-        return dict(self.info.get("solver", {"method": "rodas5p", "rtol": 1e-6, "atol": 1e-10}))
+        """The default solver settings: ``surrogate.json``'s ``solver`` over rodas5p at rtol 1e-6, atol 1e-10
+        (a surrogate that integrates itself, e.g. method ``"flowmap"``, may name no tolerances)."""
+        return {"method": "rodas5p", "rtol": 1e-6, "atol": 1e-10, **self.info.get("solver", {})}
 
     def simulate(self, y0=None, t=None, **solver_options) -> torch.Tensor:
         """States ``(len(t), *y0.shape)``; ``y0`` ``(n,)`` or ``(..., n)`` at time ``t0``.
@@ -186,21 +187,23 @@ def integrate(field: torch.nn.Module, z0: torch.Tensor, t: torch.Tensor, *, t0: 
               method: str | None = None, **options) -> torch.Tensor:
     """States ``(len(t), *z0.shape)`` of ``dy/dt = field(t, y)`` from ``z0`` at ``t0`` (default ``t[0]``).
 
-    ``method="quadrature"`` asks the field to integrate itself without time steps (a field with
-    ``trajectory(z0 (N, m), times (T,)) -> (T, N, m)``, e.g. a progress-variable surrogate); any other
-    method is a solver of :func:`kinetix.solve`, with ``options`` its settings.
+    A method the field names in its ``integrators`` (e.g. a progress-variable surrogate's ``"quadrature"``,
+    a flow map's ``"flowmap"``) asks the field to integrate itself without a solver, by its
+    ``trajectory(z0 (N, m), times (T,)) -> (T, N, m)``; any other method is a solver of
+    :func:`kinetix.solve`, with ``options`` its settings.
     """
-    from .errors import SolverError
     from .solvers.api import solve
 
-    if method != QUADRATURE:
+    if not integrates_itself(field, method):
         return solve(field, z0, t, t0=t0, method=method, **options).ys
-    if not hasattr(field, "trajectory"):
-        raise SolverError(f"method {QUADRATURE!r} needs a field that integrates itself (trajectory()); "
-                          f"{type(field).__name__} has none: choose a solver of `kinetix solvers`")
     start = float(t[0]) if t0 is None else float(t0)
     flat = z0.reshape(-1, z0.shape[-1])
     return field.trajectory(flat, t - start).reshape(len(t), *z0.shape)
+
+
+def integrates_itself(field: torch.nn.Module, method: str | None) -> bool:
+    """Whether ``method`` is one of ``field``'s own integrators (its ``integrators`` attribute)."""
+    return method is not None and method in getattr(field, "integrators", ())
 
 
 def _jsonable(value):

@@ -12,7 +12,7 @@ import torch
 from scipy.integrate import solve_ivp
 
 from kinetix.cli import main
-from kinetix.export import export_surrogate, reaction_step
+from kinetix.export import reaction_step
 from kinetix.networks import ScaledMLP
 from kinetix.surrogate import Surrogate
 from kinetix_trainers.latent_network import LatentODE
@@ -52,9 +52,21 @@ def progress_surrogate() -> Surrogate:
     return Surrogate(field, {"name": "progress", "config": field.config}, ("T", *SPECIES, "P"), info)
 
 
+def flow_map_surrogate() -> Surrogate:
+    """A random flow map of H2/air on h2o2.yaml, trained range 0.1-1 s (the tests' steps are 0.25 and 0.5 s)."""
+    from training.test_flow_map import random_flow_map
+    from training.test_progress import SPECIES, unburnt
+
+    field = random_flow_map(seed=3, dt_min=0.1, dt_max=1.0)
+    with torch.no_grad():
+        field.output_scale.mul_(1e-6)            # [1/s]: changes of 1e-6..1e-3 over the tests' steps
+    info = {"y0": unburnt(1.0, 1100.0, 5e5), "t": [1.0], "kind": "flowmap", "solver": {"method": "flowmap"}}
+    return Surrogate(field, {"name": "flowmap", "config": field.config}, ("T", *SPECIES, "P"), info)
+
+
 def states(surrogate: Surrogate, count: int, seed: int = 2) -> torch.Tensor:
     y0 = torch.tensor(surrogate.info["y0"], dtype=torch.float64)
-    if surrogate.info.get("kind") == "progress":  # part way through ignitions: a progress variable > 0
+    if surrogate.info.get("kind") in ("progress", "flowmap"):  # part way through ignitions: a progress variable > 0
         from training.test_progress import burning_states
 
         return burning_states(count, seed)
@@ -136,7 +148,7 @@ print(json.dumps({"y": step(y, torch.tensor(0.5, dtype=torch.float64)).tolist(),
 """
 
 
-@pytest.mark.parametrize("make", [full_state_surrogate, latent_surrogate, progress_surrogate])
+@pytest.mark.parametrize("make", [full_state_surrogate, latent_surrogate, progress_surrogate, flow_map_surrogate])
 def test_artifact_loads_without_kinetix(make, tmp_path):
     surrogate = make()
     out = _export(surrogate, tmp_path, make.__name__)
@@ -180,7 +192,7 @@ def cpp_program(tmp_path_factory, request):
     return binary
 
 
-@pytest.mark.parametrize("make", [full_state_surrogate, latent_surrogate, progress_surrogate])
+@pytest.mark.parametrize("make", [full_state_surrogate, latent_surrogate, progress_surrogate, flow_map_surrogate])
 def test_cpp_reproduces_python(make, cpp_program, tmp_path):
     surrogate = make()
     artifact = _export(surrogate, tmp_path, make.__name__)

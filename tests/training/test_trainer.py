@@ -39,14 +39,14 @@ def test_documented_example_configs_parse():
     for path in sorted((Path(__file__).resolve().parents[2] / "docs" / "examples").glob("*.toml")):
         from kinetix.training import read_config
 
+        from kinetix_trainers.flow_map import parse_flow_map_config
         from kinetix_trainers.latent import parse_latent_config
         from kinetix_trainers.progress import parse_progress_config
 
         config = read_config(path)
-        if config.get("trainer") == "latent":
-            parse_latent_config(config)
-        elif config.get("trainer") == "progress":
-            parse_progress_config(config)
+        parse = {"latent": parse_latent_config, "progress": parse_progress_config, "flowmap": parse_flow_map_config}
+        if config.get("trainer") in parse:
+            parse[config["trainer"]](config)
         else:
             parse_config(config, str(path))
 

@@ -5,11 +5,15 @@
 - ``latent``: a reduced surrogate, encoder + latent neural ODE + element-conserving decoder
   (network ``latent``);
 - ``progress``: a progress-variable surrogate of constant-pressure ignition, one learned latent
-  variable and exact invariants (network ``progress``).
+  variable and exact invariants (network ``progress``);
+- ``flowmap``: a learned reaction step ``(state, dt) -> state after dt`` fitted to the mechanism's own
+  steps, one network evaluation per step (network ``flowmap``).
 """
 
 import kinetix
 
+from .flow_map import FlowMapTrainer
+from .flow_map_network import FlowMap
 from .latent import LatentTrainer
 from .latent_network import LatentODE
 from .progress import ProgressTrainer
@@ -37,6 +41,7 @@ class PlainTrainer(StiffTrainer):
 def register_networks(register):
     register("latent", LatentODE, description="encoder, latent neural ODE and element-conserving decoder")
     register("progress", ProgressODE, description="progress variable of ignition: exact invariants, learned rate and decoder")
+    register("flowmap", FlowMap, description="learned reaction step (state, dt) -> state, keeping elements and enthalpy")
 
 
 @kinetix.hookimpl
@@ -45,6 +50,7 @@ def register_trainers(register):
     register("plain", PlainTrainer, description="vanilla neural ODE: explicit solver, no scaling (baseline)")
     register("latent", LatentTrainer, description="reduced surrogate: encoder, latent neural ODE, element-conserving decoder")
     register("progress", ProgressTrainer, description="progress-variable surrogate of constant-pressure ignition, fitted to exact rates")
+    register("flowmap", FlowMapTrainer, description="learned reaction step (state, dt) -> state, fitted to the mechanism's own steps")
 
 
-__all__ = ["LatentODE", "LatentTrainer", "PlainTrainer", "ProgressODE", "ProgressTrainer", "StiffTrainer", "TrainConfig", "parse_config"]
+__all__ = ["FlowMap", "FlowMapTrainer", "LatentODE", "LatentTrainer", "PlainTrainer", "ProgressODE", "ProgressTrainer", "StiffTrainer", "TrainConfig", "parse_config"]

@@ -31,12 +31,11 @@ import kinetix
 from kinetix.errors import ConfigError
 from kinetix.reaction_step import EXPLICIT, ReactionStep
 from kinetix.surrogate import Surrogate
-from kinetix.training import Trainer
 
 from .fields import element_invariants
 from .latent_network import LatentODE
 from .plots import plot_history, plot_trajectories
-from .run_folder import run_folder
+from .run_folder import FreshTrainer
 from .trainer import history_csv
 
 HISTORY_FIELDS = ("epoch", "loss", "rollout", "reconstruction", "grad_norm", "lr", "seconds")
@@ -112,21 +111,6 @@ def pressure_states(dataset) -> tuple[torch.Tensor, torch.Tensor, tuple[str, ...
     pressure = dataset.conditions["P"].to(dataset.y.dtype)
     y = torch.cat([dataset.y, pressure[:, None, None].expand(-1, dataset.y.shape[1], 1)], dim=-1)
     return torch.cat([dataset.y0, pressure[:, None]], dim=-1), y, (*dataset.species, "P")
-
-
-class LatentTrainer(Trainer):
-    """See the module docstring; ``config``: a flat dict (TOML) of :class:`LatentConfig` fields."""
-
-    name = "latent"
-
-    def __init__(self, config: dict | None = None):
-        self.config = parse_latent_config(config)
-
-    def train(self, dataset, out, *, resume=False, force=False, progress=True) -> Surrogate:
-        if resume:
-            raise ConfigError("the latent trainer keeps no checkpoints; train afresh (--force) instead of --resume")
-        with run_folder(Path(out), force) as folder:
-            return _LatentRun(self, dataset, folder, progress).run()
 
 
 class _LatentRun:
@@ -320,3 +304,11 @@ class _LatentRun:
         surrogate = Surrogate(self.model, self.network, self.names, info, history_csv(self.history, HISTORY_FIELDS))
         surrogate.save(self.out / "surrogate", force=True)
         return surrogate
+
+
+class LatentTrainer(FreshTrainer):
+    """See the module docstring; ``config``: a flat dict (TOML) of :class:`LatentConfig` fields."""
+
+    name = "latent"
+    parse = staticmethod(parse_latent_config)
+    run_type = _LatentRun

@@ -36,12 +36,12 @@ import torch
 import kinetix
 from kinetix.errors import ConfigError
 from kinetix.surrogate import Surrogate, integrate
-from kinetix.training import Trainer
 
 from .latent import pressure_states
 from . import progress_time
 from .progress_network import ProgressODE, network_dtype
-from .run_folder import run_folder
+from .run_folder import FreshTrainer, require_constant_pressure_cantera
+from .thermo import nasa7_description
 from .trainer import history_csv
 
 HISTORY_FIELDS = ("step", "stage", "loss", "seconds")
@@ -103,10 +103,7 @@ def parse_progress_config(config: dict | None) -> ProgressConfig:
 
 def mechanism_description(dataset, progress_species) -> dict:
     """The fixed (not learned) parts of :class:`ProgressODE` for ``dataset``'s ``cantera:`` mechanism."""
-    mechanism = str(dataset.metadata.get("mechanism") or "")
-    if not mechanism.startswith("cantera:") or "P" not in dataset.conditions or "density" in dataset.conditions:
-        raise ConfigError(f"{dataset.path}: the progress trainer needs constant-pressure ignitions of a cantera: "
-                          "mechanism (conditions P); generate them with kinetix generate cantera:<file> --conditions ...")
+    mechanism = require_constant_pressure_cantera(dataset, "progress")
     ranges = (dataset.y[..., 1:].amax((0, 1)) - dataset.y[..., 1:].amin((0, 1))).to(torch.float64)
     return network_config(mechanism.removeprefix("cantera:"), list(dataset.species[1:]),
                           dataset.y0[:, 1:].to(torch.float64), ranges, progress_species, where=str(dataset.path))
@@ -116,26 +113,11 @@ def network_config(name: str, species: list[str], y0: torch.Tensor, ranges: torc
                    where: str = "") -> dict:
     """:class:`ProgressODE` arguments for Cantera mechanism ``name`` (``h2o2`` or a YAML file) whose data
     has species ``species``, unburnt initial mass fractions ``y0`` ``(N, K)`` and mass-fraction ranges ``(K,)``."""
-    import cantera as ct
-
-    gas = ct.Solution(name if name.endswith((".yaml", ".yml")) else f"{name}.yaml")
-    if species != gas.species_names:
-        raise ConfigError(f"{where}: its species {species} are not those of {name} {gas.species_names}")
+    thermo = nasa7_description(name, species, where)
+    elements = torch.tensor(thermo["elements"], dtype=torch.float64)
     missing = sorted(set(progress_species) - set(species))
     if missing:
         raise ConfigError(f"progress trainer: progress species {missing} are not in {name}; choose from {species}")
-    low, high, mid = [], [], []
-    for sp in gas.species():
-        if not isinstance(sp.thermo, ct.NasaPoly2):
-            raise ConfigError(f"{name}: species {sp.name} has {type(sp.thermo).__name__} thermo; the progress "
-                              "surrogate supports NASA-7 polynomials only")
-        c = [float(x) for x in sp.thermo.coeffs]
-        mid.append(c[0])
-        high.append(c[1:8])
-        low.append(c[8:15])
-    weights = torch.tensor(gas.molecular_weights, dtype=torch.float64)
-    elements = torch.tensor([[gas.n_atoms(s, e) for s in species] for e in gas.element_names],
-                            dtype=torch.float64) / weights
     unburnt = (y0 > 0).any(0)
     present = (y0 @ elements.T > 0).any(0)                      # elements the data holds
     unburnt_map = torch.zeros(len(elements), len(species), dtype=torch.float64)
@@ -147,37 +129,26 @@ def network_config(name: str, species: list[str], y0: torch.Tensor, ranges: torc
     indices = [i for i, p in enumerate(present.tolist()) if p]
     # the projection moves the unburnt species (and those absent from the data) freely, the others barely
     y_weight = torch.where(unburnt | (ranges == 0), torch.ones_like(ranges), 1e-3 * ranges.clamp(min=1e-12))
-    return {"molecular_weights": weights.tolist(), "nasa_low": low, "nasa_high": high, "nasa_mid": mid,
-            "elements": elements.tolist(), "unburnt_map": unburnt_map.tolist(),
+    return {**thermo, "unburnt_map": unburnt_map.tolist(),
             "progress": [1.0 if s in progress_species else 0.0 for s in species],
             "ratio_elements": indices[1:], "ratio_reference": indices[0], "y_weight": y_weight.tolist()}
+
+
+def dataset_mechanism(dataset):
+    """The kinetix mechanism of ``dataset``'s ``cantera:`` mechanism name (``cantera:h2o2`` or ``cantera:<file>.yaml``)."""
+    return kinetix.load_mechanism(str(dataset.metadata["mechanism"]).removesuffix(".yaml") + ".yaml")
 
 
 def progress_rates(dataset, states: torch.Tensor, pressures: torch.Tensor, progress: torch.Tensor) -> torch.Tensor:
     """``dc/dt`` [1/s] ``(N,)`` of states ``[T, Y, P]`` ``(N, 2 + K)`` from the mechanism's right-hand side,
     ``RATE_STATES`` states per call (its intermediates are ``(states, reactions)``)."""
-    mechanism = kinetix.load_mechanism(str(dataset.metadata["mechanism"]).removesuffix(".yaml") + ".yaml")
+    mechanism = dataset_mechanism(dataset)
     rates = []
     with torch.no_grad():
         for part, pressure in zip(states.split(RATE_STATES), pressures.split(RATE_STATES)):
             mechanism.pressure = pressure
             rates.append(mechanism.rhs(torch.zeros(()), part[:, :-1])[:, 1:] @ progress)
     return torch.cat(rates)
-
-
-class ProgressTrainer(Trainer):
-    """See the module docstring; ``config``: a flat dict (TOML) of :class:`ProgressConfig` fields."""
-
-    name = "progress"
-
-    def __init__(self, config: dict | None = None):
-        self.config = parse_progress_config(config)
-
-    def train(self, dataset, out, *, resume=False, force=False, progress=True) -> Surrogate:
-        if resume:
-            raise ConfigError("the progress trainer keeps no checkpoints; train afresh (--force) instead of --resume")
-        with run_folder(Path(out), force) as folder:
-            return _ProgressRun(self, dataset, folder, progress).run()
 
 
 class _ProgressRun:
@@ -389,3 +360,11 @@ class _ProgressRun:
         surrogate = Surrogate(self.model, {"name": "progress", "config": self.model.config}, self.names, info, history)
         surrogate.save(self.out / "surrogate", force=True)
         return surrogate
+
+
+class ProgressTrainer(FreshTrainer):
+    """See the module docstring; ``config``: a flat dict (TOML) of :class:`ProgressConfig` fields."""
+
+    name = "progress"
+    parse = staticmethod(parse_progress_config)
+    run_type = _ProgressRun

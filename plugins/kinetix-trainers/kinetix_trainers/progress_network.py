@@ -46,8 +46,9 @@ from kinetix.networks import ACTIVATIONS
 from kinetix.networks.conserved import project
 
 from . import progress_time
-from .equilibrium import GAS_CONSTANT, ITERATIONS as EQUILIBRIUM_ITERATIONS, Equilibrium
+from .equilibrium import ITERATIONS as EQUILIBRIUM_ITERATIONS, Equilibrium
 from .latent_network import _MLP
+from .thermo import MixtureThermo
 
 NEWTON_ENCODE = 12   # Newton iterations for T0 from T (monotone convergence from above)
 NEWTON_DECODE = 4    # Newton iterations for T from the line's guess (H2/air: 1e-12 K from 5)
@@ -136,6 +137,7 @@ class ProgressODE(nn.Module):
     """
 
     autonomous = True
+    integrators = ("quadrature",)   # integrates itself (trajectory, advance): kinetix.surrogate.integrate
 
     def __init__(self, n_state: int, *, molecular_weights, nasa_low, nasa_high, nasa_mid, elements, unburnt_map,
                  progress, ratio_elements=(), ratio_reference: int = 0, y_weight=None, floor: float = 1e-12,
@@ -173,14 +175,7 @@ class ProgressODE(nn.Module):
         self.register_buffer("nasa_high", torch.as_tensor(nasa_high, **f64).reshape(n_species, 7))
         self.register_buffer("nasa_mid", torch.as_tensor(nasa_mid, **f64).reshape(n_species))
         self.register_buffer("elements", element_matrix)
-        for name, table in (("low", self.nasa_low), ("high", self.nasa_high)):   # NASA-7 as products with powers of T
-            per_mass = GAS_CONSTANT / weights
-            self.register_buffer(f"enthalpy_{name}", (torch.cat([table[:, 5:6], table[:, :5] / torch.arange(1, 6, **f64)],
-                                                                 dim=1) * per_mass[:, None]).T.contiguous(), persistent=False)
-            self.register_buffer(f"capacity_{name}", (table[:, :5] * per_mass[:, None]).T.contiguous(), persistent=False)
-        mids = self.nasa_mid.unique()
-        self.register_buffer("range_mids", mids, persistent=False)                    # (groups,)
-        self.register_buffer("range_groups", (self.nasa_mid[:, None] == mids).to(torch.float64), persistent=False)
+        self.thermo = MixtureThermo(weights, self.nasa_low, self.nasa_high, self.nasa_mid)
         self.register_buffer("unburnt_map", torch.as_tensor(unburnt_map, **f64).reshape(self.n_elements, n_species))
         self.register_buffer("progress", progress_vector)
         self.register_buffer("constraints", torch.cat([element_matrix, progress_vector[None]]))
@@ -207,36 +202,13 @@ class ProgressODE(nn.Module):
 
     # ------------------------------------------------------------------ thermodynamics (NASA-7)
 
-    def mixture_tables(self, Y: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        """The mixture's polynomial coefficients of ``Y`` ``(..., K)``, summed once per group of species with one
-        range boundary ``nasa_mid``: enthalpy low/high ``(..., groups, 6)``, heat capacity low/high
-        ``(..., groups, 5)``, so that :meth:`mixture_thermo` costs a few products with powers of ``T``, not ``K``."""
-        grouped = Y[..., None] * self.range_groups                                   # (..., K, groups)
-        return tuple(torch.einsum("...kg,jk->...gj", grouped, table) for table in (
-            self.enthalpy_low, self.enthalpy_high, self.capacity_low, self.capacity_high))
-
-    def mixture_thermo(self, T: torch.Tensor, tables: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(h, cp)`` ``(...,)`` [J/kg, J/kg/K] at ``T`` ``(...,)`` [K] of the mixture of :meth:`mixture_tables`."""
-        t = T[..., None]
-        powers = torch.cat([torch.ones_like(t), t, t * t, t * t * t, t * t * t * t, t.pow(5)], dim=-1)[..., None, :]
-        low = self.range_mids >= t                                                   # (..., groups)
-        h = torch.where(low, (tables[0] * powers).sum(-1), (tables[1] * powers).sum(-1)).sum(-1)
-        cp = torch.where(low, (tables[2] * powers[..., :5]).sum(-1), (tables[3] * powers[..., :5]).sum(-1)).sum(-1)
-        return h, cp
-
     def enthalpy(self, T: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:
         """Mass enthalpy [J/kg] ``(...,)`` at ``T`` ``(...,)`` [K] and ``Y`` ``(..., K)``."""
-        return self.mixture_thermo(T, self.mixture_tables(Y))[0]
+        return self.thermo.enthalpy(T, Y)
 
     def temperature(self, h: torch.Tensor, Y: torch.Tensor, guess: torch.Tensor, iterations: int) -> torch.Tensor:
-        """``T`` with ``enthalpy(T, Y) = h`` [K] ``(...,)``, by ``iterations`` Newton steps from ``guess``: a state
-        whose enthalpy was computed by :meth:`enthalpy` at ``guess`` returns ``guess`` bit for bit."""
-        tables = self.mixture_tables(Y)
-        T = guess
-        for _ in range(iterations):
-            mixture_h, mixture_cp = self.mixture_thermo(T, tables)
-            T = T - (mixture_h - h) / mixture_cp
-        return T
+        """``T`` [K] ``(...,)`` with ``enthalpy(T, Y) = h`` (:meth:`.thermo.MixtureThermo.temperature`)."""
+        return self.thermo.temperature(h, Y, guess, iterations)
 
     # ------------------------------------------------------------------ encoder, field, decoder
 

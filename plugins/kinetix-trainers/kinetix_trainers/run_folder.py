@@ -10,9 +10,11 @@ from __future__ import annotations
 import contextlib
 import shutil
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Callable, Iterator
 
-from kinetix.errors import KinetixError
+from kinetix.errors import ConfigError, KinetixError
+from kinetix.surrogate import Surrogate
+from kinetix.training import Trainer
 
 from .checkpoint import CHECKPOINT
 
@@ -54,3 +56,30 @@ def run_folder(out: Path, force: bool) -> Iterator[Path]:
         if created and not (out / CHECKPOINT).exists():
             shutil.rmtree(out, ignore_errors=True)
         raise
+
+
+class FreshTrainer(Trainer):
+    """A trainer that always trains afresh into a run folder (no checkpoints): ``parse(config)`` makes its
+    settings, ``run_type(trainer, dataset, folder, progress).run()`` trains and returns the surrogate."""
+
+    parse: Callable[[dict | None], Any]
+    run_type: type
+
+    def __init__(self, config: dict | None = None):
+        self.config = type(self).parse(config)
+
+    def train(self, dataset, out, *, resume=False, force=False, progress=True) -> Surrogate:
+        if resume:
+            raise ConfigError(f"the {self.name} trainer keeps no checkpoints; train afresh (--force) instead of --resume")
+        with run_folder(Path(out), force) as folder:
+            return self.run_type(self, dataset, folder, progress).run()
+
+
+def require_constant_pressure_cantera(dataset, trainer: str) -> str:
+    """``dataset``'s mechanism name (``cantera:...``); a :class:`~kinetix.errors.ConfigError` unless its data are
+    constant-pressure ignitions of a ``cantera:`` mechanism (conditions ``P``)."""
+    mechanism = str(dataset.metadata.get("mechanism") or "")
+    if not mechanism.startswith("cantera:") or "P" not in dataset.conditions or "density" in dataset.conditions:
+        raise ConfigError(f"{dataset.path}: the {trainer} trainer needs constant-pressure ignitions of a cantera: "
+                          "mechanism (conditions P); generate them with kinetix generate cantera:<file> --conditions ...")
+    return mechanism
