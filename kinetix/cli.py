@@ -253,8 +253,8 @@ def simulate(surrogate, out, y0_items, source, times, force):
 @click.argument("run", type=click.Path(path_type=Path))
 @click.option("--out", "-o", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="TorchScript file to write (loads with torch.jit.load / torch::jit::load).")
-@click.option("--method", help="Integrator: dopri5, bosh3, a Rosenbrock method or quadrature (a progress surrogate; "
-                               "default: the surrogate's).")
+@click.option("--method", help="Integrator: dopri5, bosh3, a Rosenbrock method, quadrature (a progress surrogate) or "
+                               "flowmap (a flow map); default: the surrogate's.")
 @click.option("--rtol", type=float, help="Relative tolerance (default: the surrogate's).")
 @click.option("--max-steps", default=1000, show_default=True, type=click.IntRange(min=1),
               help="Step attempts per call before a state is given up (returned as NaN).")
