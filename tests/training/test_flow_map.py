@@ -76,7 +76,8 @@ def test_steps_outside_the_trained_range():
 
 @pytest.mark.parametrize("settings, message", [({"speed": 1}, "unknown setting"), ({"dt": [1e-6, -1.0]}, "positive"),
                                                ({"precision": "half"}, "unknown precision"),
-                                               ({"validation_fraction": 1.0}, "validation_fraction")])
+                                               ({"validation_fraction": 1.0}, "validation_fraction"),
+                                               ({"dt_sampling": "uniform"}, "dt_sampling")])
 def test_config_refusals(settings, message):
     with pytest.raises(ConfigError, match=message):
         parse_flow_map_config(settings)

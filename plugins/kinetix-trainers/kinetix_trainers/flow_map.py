@@ -5,7 +5,8 @@ Data: constant-pressure ignitions of a ``cantera:`` mechanism (NASA-7 thermo) wi
 trajectories are split into training and validation ones (``validation_fraction``); ``states`` states are
 drawn from the training trajectories (a trajectory, then one of its output times, both uniform: the mix a
 flow solver's cells pass through, ignition fronts included) and a tenth as many from the validation ones.
-Each is advanced by every step of ``dt`` with the mechanism itself (solver ``reference_method`` at
+Each is advanced by every step of ``dt`` (or, with ``dt_sampling = "log-uniform"``, by as many steps drawn
+log-uniformly between the shortest and the longest) with the mechanism itself (solver ``reference_method`` at
 ``reference_rtol``/``reference_atol``, each state in its own reactor). The MLP is regressed (Adam, one-cycle
 schedule) on the mean rates ``dY / dt / output_scale`` plus ``temperature_weight`` times the squared
 heating-rate error they imply to first order (``-sum_k h_k dY_k / cp / dt``, in units of its spread), the
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import resource
 import time
 from dataclasses import dataclass
@@ -39,6 +41,7 @@ from .trainer import history_csv
 
 HISTORY_FIELDS = ("step", "loss", "seconds")
 REFERENCE_CHUNK = 8192   # states per reference solve
+DT_SAMPLINGS = ("listed", "log-uniform")
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,7 @@ class FlowMapConfig:
     trainer: str = "flowmap"
     seed: int = 0
     dt: tuple = (1e-6, 1e-5)           # the steps [s] the map is trained on (a flow solver's); dt_min..dt_max
+    dt_sampling: str = "listed"        # each state with every step of dt, or "log-uniform": as many steps in between
     states: int = 100_000              # training states, each paired with every dt
     reference_method: str = "cantera"  # the solver of the mechanism's own steps
     reference_rtol: float = 1e-9
@@ -82,21 +86,22 @@ def parse_flow_map_config(config: dict | None) -> FlowMapConfig:
     if min(parsed.floor, parsed.lr, parsed.reference_rtol, parsed.reference_atol) <= 0 or parsed.temperature_weight < 0:
         raise ConfigError("flowmap trainer: floor, lr, reference_rtol and reference_atol must be > 0, "
                           "temperature_weight >= 0")
+    if parsed.dt_sampling not in DT_SAMPLINGS:
+        raise ConfigError(f"flowmap trainer: dt_sampling must be one of {', '.join(DT_SAMPLINGS)}, got {parsed.dt_sampling!r}")
     if not 0 <= parsed.validation_fraction < 1:
         raise ConfigError("flowmap trainer: validation_fraction must be in [0, 1)")
     network_dtype(parsed.precision)    # an unknown precision fails here, not after training
     return parsed
 
 
-def reference_steps(dataset, states: torch.Tensor, dt: float, config: FlowMapConfig) -> torch.Tensor:
-    """States ``[T, Y, P]`` ``(N, 2 + K)`` advanced by ``dt`` [s] by the dataset's mechanism, each in its own
-    constant-pressure reactor at its pressure, ``REFERENCE_CHUNK`` states per solve."""
+def reference_steps(dataset, states: torch.Tensor, dt: torch.Tensor, config: FlowMapConfig) -> torch.Tensor:
+    """States ``[T, Y, P]`` ``(N, 2 + K)`` advanced by their steps ``dt`` [s] ``(N,)`` by the dataset's mechanism, each
+    in its own constant-pressure reactor at its pressure, ``REFERENCE_CHUNK`` states per solve."""
     mechanism = dataset_mechanism(dataset)
     out = []
     with torch.no_grad():
-        for part in states.split(REFERENCE_CHUNK):
+        for part, scale in zip(states.split(REFERENCE_CHUNK), dt.split(REFERENCE_CHUNK)):
             mechanism.pressure = part[:, -1]
-            scale = torch.full((len(part),), dt, dtype=torch.float64)
             after = kinetix.solve(TimeScaled(mechanism, scale), part[:, :-1], torch.tensor([0.0, 1.0], dtype=torch.float64),
                                   method=config.reference_method, rtol=config.reference_rtol,
                                   atol=config.reference_atol).ys[-1]
@@ -132,15 +137,20 @@ class _FlowMapRun:
         when = torch.randint(self.states.shape[1], (count,), generator=self.generator)
         return self.states[trajectory, when]
 
-    def pairs(self, states: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """``(states, dt, after)``: every state with every step of ``dt``, and the mechanism's state after it."""
+    def pairs(self, states: torch.Tensor, sampling: str = "listed") -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(states, dt, after)``: every state with every step of ``dt`` (``sampling="listed"``) or with as many
+        steps drawn log-uniformly between the shortest and the longest (``"log-uniform"``), and the mechanism's
+        state after each."""
         befores, steps, afters = [], [], []
+        low, high = math.log(min(self.config.dt)), math.log(max(self.config.dt))
         for dt in self.config.dt:
             began = time.perf_counter()
-            afters.append(reference_steps(self.dataset, states, dt, self.config))
+            step = (torch.full((len(states),), dt, dtype=torch.float64) if sampling == "listed" else
+                    torch.exp(low + (high - low) * torch.rand(len(states), generator=self.generator, dtype=torch.float64)))
+            afters.append(reference_steps(self.dataset, states, step, self.config))
             befores.append(states)
-            steps.append(torch.full((len(states),), dt, dtype=torch.float64))
-            self.say(f"reference steps of {dt:g} s: {len(states)} states in {time.perf_counter() - began:.1f} s")
+            steps.append(step)
+            self.say(f"reference steps ({sampling}): {len(states)} states in {time.perf_counter() - began:.1f} s")
         return torch.cat(befores), torch.cat(steps), torch.cat(afters)
 
     def temperature_weights(self, states: torch.Tensor) -> torch.Tensor:
@@ -155,7 +165,7 @@ class _FlowMapRun:
         config, model = self.config, self.model
         (self.out / "config.json").write_text(json.dumps(config.as_dict(), indent=2))
         K = model.n_species
-        before, dt, after = self.pairs(self.sample(self.train_index, config.states))
+        before, dt, after = self.pairs(self.sample(self.train_index, config.states), config.dt_sampling)
         rate = (after[:, 1:1 + K] - before[:, 1:1 + K]) / dt[:, None]
         with torch.no_grad():
             features = model.features(before, dt)
