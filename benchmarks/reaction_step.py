@@ -12,7 +12,7 @@ time, both uniform; constant-pressure data, the pressure from ``conditions/P``).
   TorchScript export (what ``kinetix export`` writes), all on one thread, same process.
 
 Errors are against the reference: temperature (max, 99th percentile, mean) and the largest mass-fraction
-error; "no change" is the error of returning the input state unchanged (the size of the step itself).
+error, and the smallest mass fraction returned (negative: a species overshot zero); "no change" is the error of returning the input state unchanged (the size of the step itself).
 """
 
 from __future__ import annotations
@@ -58,7 +58,8 @@ def cantera_steps(gas, states: np.ndarray, dt: float, rtol: float, atol: float) 
 def errors(result: np.ndarray, reference: np.ndarray) -> dict:
     temperature = np.abs(result[:, 0] - reference[:, 0])
     return {"max |T error| K": float(temperature.max()), "p99 K": float(np.percentile(temperature, 99)),
-            "mean K": float(temperature.mean()), "max |Y error|": float(np.abs(result[:, 1:-1] - reference[:, 1:-1]).max())}
+            "mean K": float(temperature.mean()), "max |Y error|": float(np.abs(result[:, 1:-1] - reference[:, 1:-1]).max()),
+            "min Y": float(result[:, 1:-1].min())}
 
 
 def main() -> None:
@@ -85,7 +86,7 @@ def main() -> None:
     results = {"machine": machine(), "surrogate": str(folder), "data": str(args.data), "states": len(states),
                "integrator": description["integrator"], "dt": {}}
     columns = ["dt s", "integrator", "time s", "us per state", "speed-up vs Cantera", "max |T error| K", "p99 K",
-               "mean K", "max |Y error|"]
+               "mean K", "max |Y error|", "min Y"]
     rows = []
     for dt in args.dt:
         numpy_states = states.numpy()

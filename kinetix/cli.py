@@ -196,7 +196,8 @@ def train(data, out, config_path, trainer, epochs, seed, resume, force, no_progr
             echo(f"{split}: scaled MAE {result['scaled_mae']:.3e} (max {result['max_scaled_error']:.3e}) "
                  f"over {result['trajectories']} trajectories")
         else:   # a trainer's own figures
-            echo(f"{split}: " + ", ".join(f"{key} {value:.3g}" for key, value in result.items()))
+            echo(f"{split}: " + ", ".join(f"{key} {value}" if isinstance(value, int) else f"{key} {value:.3g}"
+                                          for key, value in result.items()))
     echo(f"surrogate: {out / 'surrogate'}" + (f"\nplots:     {out / 'plots'}" if (out / "plots").is_dir() else ""))
 
 

@@ -107,11 +107,12 @@ def export_surrogate(surrogate: Surrogate, out: str | Path, *, force: bool = Fal
         "format": FORMAT_NAME,
         "format_version": FORMAT_VERSION,
         "inputs": {"y": "(N, n) float64 states, components in 'state' order", "dt": "(N,) or () float64 [s]"},
-        "output": "(N, n) float64 states after dt; a member the integrator gave up on is NaN",
+        "output": "(N, n) float64 states after dt; NaN for a member the integrator gave up on, or a dt outside a "
+                  "flow map's trained range",
         "state": list(surrogate.species),
         "units": {"time": units.get("time", "s") or "s", "state": units.get("state", "")},
         "kind": surrogate.info.get("kind", "full"),
-        "integrator": ({"method": step.method, **surrogate.info.get("step_range", {})} if isinstance(step, AdvanceStep) else
+        "integrator": ({"method": step.method, **getattr(step.field, "step_range", {})} if isinstance(step, AdvanceStep) else
                        {"method": step.method, "rtol": step.rtol, "atol": step.atol.tolist(), "max_steps": step.max_steps}),
         "torch": torch.__version__,
         "mechanism": surrogate.info.get("dataset", {}).get("mechanism"),

@@ -6,9 +6,10 @@ import pytest
 import torch
 
 import kinetix
-from kinetix.errors import ConfigError
-from kinetix_trainers.flow_map import parse_flow_map_config
-from kinetix_trainers.flow_map_network import FlowMap
+from kinetix.errors import ConfigError, SolverError
+from kinetix.surrogate import Surrogate
+from kinetix_trainers.flow_map import parse_flow_map_config, sample_steps
+from kinetix_trainers.flow_map_network import NEWTON, FlowMap
 from kinetix_trainers.thermo import MixtureThermo, nasa7_description
 
 from training.test_progress import SPECIES, burning_states, unburnt
@@ -38,7 +39,7 @@ def test_mixture_thermo_matches_cantera():
         h, cp = thermo.evaluate(T, thermo.tables(Y))
         assert float(h) == pytest.approx(gas.enthalpy_mass, rel=1e-12, abs=1e-6)
         assert float(cp) == pytest.approx(gas.cp_mass, rel=1e-12)
-        assert float(thermo.temperature(h, Y, T + 300.0, 8)) == pytest.approx(state[0], rel=1e-12)
+        assert float(thermo.temperature(h, Y, T + 300.0, NEWTON)) == pytest.approx(state[0], rel=1e-12)
 
 
 def test_step_keeps_elements_enthalpy_and_pressure():
@@ -74,10 +75,47 @@ def test_steps_outside_the_trained_range():
     assert torch.allclose(path[2], expected, rtol=1e-14, atol=0)
 
 
+def test_steps_at_the_range_end_in_rounding_and_refused_steps():
+    """Evenly spaced output times whose differences exceed dt_max by rounding are steps of dt_max; a negative or
+    non-finite step is NaN; output times that go backwards are refused."""
+    model = random_flow_map(seed=2)
+    y = burning_states(3, seed=8)
+    times = torch.tensor([1e-5, 2e-5, 3e-5, 4e-5, 5e-5], dtype=torch.float64)
+    assert float(times[3] - times[2]) > 1e-5                          # 1.0000000000000003e-05
+    assert torch.isfinite(model.trajectory(y, times)).all()
+    for dt in (-1e-6, float("nan"), float("inf")):
+        assert torch.isnan(model.advance(y, torch.tensor(dt, dtype=torch.float64))).all()
+    mixed = model.advance(y, torch.tensor([1e-6, -1e-6, 2e-6], dtype=torch.float64))
+    assert torch.isfinite(mixed[[0, 2]]).all() and torch.isnan(mixed[1]).all()
+    with pytest.raises(SolverError, match="forward only"):
+        model.trajectory(y, torch.tensor([2e-6, 1e-6], dtype=torch.float64))
+
+
+def test_a_flow_map_refuses_solvers_and_exports_its_step_range(tmp_path):
+    from kinetix.export import export_surrogate
+
+    model = random_flow_map(seed=4)
+    info = {"y0": unburnt(1.0, 1100.0, 5e5), "t": [1e-5], "kind": "flowmap", "solver": {"method": "flowmap"}}
+    surrogate = Surrogate(model, {"name": "flowmap", "config": model.config}, ("T", *SPECIES, "P"), info)
+    with pytest.raises(SolverError, match="use method 'flowmap'"):
+        surrogate.simulate(method="rodas5p")
+    description = export_surrogate(surrogate, tmp_path / "step.pt")
+    assert description["integrator"] == {"method": "flowmap", "dt_min": 1e-6, "dt_max": 1e-5}
+
+
+def test_sampled_steps():
+    generator = torch.Generator().manual_seed(0)
+    assert torch.equal(sample_steps((1e-6, 1e-5), 1e-5, 4, "listed", generator), torch.full((4,), 1e-5, dtype=torch.float64))
+    drawn = sample_steps((1e-6, 1e-5), 1e-6, 20_000, "log-uniform", generator)
+    assert drawn.min() >= 1e-6 and drawn.max() <= 1e-5
+    assert abs(float((drawn.log10() < -5.5).double().mean()) - 0.5) < 0.02   # half below the geometric mean
+
+
 @pytest.mark.parametrize("settings, message", [({"speed": 1}, "unknown setting"), ({"dt": [1e-6, -1.0]}, "positive"),
                                                ({"precision": "half"}, "unknown precision"),
                                                ({"validation_fraction": 1.0}, "validation_fraction"),
-                                               ({"dt_sampling": "uniform"}, "dt_sampling")])
+                                               ({"dt_sampling": "uniform"}, "dt_sampling"),
+                                               ({"dt": "1e-6"}, "a list of them")])
 def test_config_refusals(settings, message):
     with pytest.raises(ConfigError, match=message):
         parse_flow_map_config(settings)

@@ -58,7 +58,7 @@ class FlowMapConfig:
     width: int = 128
     depth: int = 4
     activation: str = "silu"
-    precision: str = "float32"
+    precision: str = "float32"         # of the saved MLP (it trains in float32)
     epochs: int = 12_000               # Adam steps
     batch_size: int = 4096
     lr: float = 2e-3
@@ -77,7 +77,10 @@ def parse_flow_map_config(config: dict | None) -> FlowMapConfig:
     if unknown:
         raise ConfigError(f"flowmap trainer: unknown setting(s) {unknown}; known: {sorted(known)}")
     if "dt" in config:
-        config["dt"] = tuple(float(dt) for dt in (config["dt"] if isinstance(config["dt"], list) else [config["dt"]]))
+        steps = config["dt"] if isinstance(config["dt"], (list, tuple)) else [config["dt"]]
+        if not all(isinstance(dt, (int, float)) and not isinstance(dt, bool) for dt in steps):
+            raise ConfigError(f"flowmap trainer: dt must be a step [s] or a list of them, got {config['dt']!r}")
+        config["dt"] = tuple(float(dt) for dt in steps)
     parsed = FlowMapConfig(**config)
     if not parsed.dt or min(parsed.dt) <= 0:
         raise ConfigError(f"flowmap trainer: dt must list positive steps [s], got {list(parsed.dt)}")
@@ -107,6 +110,15 @@ def reference_steps(dataset, states: torch.Tensor, dt: torch.Tensor, config: Flo
                                   atol=config.reference_atol).ys[-1]
             out.append(torch.cat([after, part[:, -1:]], dim=-1))
     return torch.cat(out)
+
+
+def sample_steps(steps: tuple, listed: float, count: int, sampling: str, generator: torch.Generator) -> torch.Tensor:
+    """``count`` steps [s] ``(count,)``: ``listed`` each (``sampling="listed"``), or drawn log-uniformly between the
+    shortest and the longest of ``steps`` (``"log-uniform"``)."""
+    if sampling == "listed":
+        return torch.full((count,), listed, dtype=torch.float64)
+    low, high = math.log(min(steps)), math.log(max(steps))
+    return torch.exp(low + (high - low) * torch.rand(count, generator=generator, dtype=torch.float64))
 
 
 class _FlowMapRun:
@@ -142,11 +154,9 @@ class _FlowMapRun:
         steps drawn log-uniformly between the shortest and the longest (``"log-uniform"``), and the mechanism's
         state after each."""
         befores, steps, afters = [], [], []
-        low, high = math.log(min(self.config.dt)), math.log(max(self.config.dt))
         for dt in self.config.dt:
             began = time.perf_counter()
-            step = (torch.full((len(states),), dt, dtype=torch.float64) if sampling == "listed" else
-                    torch.exp(low + (high - low) * torch.rand(len(states), generator=self.generator, dtype=torch.float64)))
+            step = sample_steps(self.config.dt, dt, len(states), sampling, self.generator)
             afters.append(reference_steps(self.dataset, states, step, self.config))
             befores.append(states)
             steps.append(step)
@@ -173,6 +183,9 @@ class _FlowMapRun:
             spread = features.std(0)
             model.feature_scale.copy_(torch.where(spread > 1e-12 * features.abs().amax(0), spread, torch.ones_like(spread)))
             scale = rate.std(0)
+            if not float(scale.max()) > 0:
+                raise ConfigError(f"{self.dataset.path}: no mass fraction changes over any training step: the data "
+                                  "hold no reacting states (sample later times, or another dt)")
             model.output_scale.copy_(scale.clamp(min=1e-3 * float(scale.max())))
         x = ((features - model.feature_shift) / model.feature_scale).float()
         target = (rate / model.output_scale).float()
@@ -210,9 +223,11 @@ class _FlowMapRun:
             chosen = dt == step
             error = (predicted[chosen, 0] - after[chosen, 0]).abs()
             still = (before[chosen, 0] - after[chosen, 0]).abs()
+            Y = predicted[chosen, 1:-1]
             result[f"validation, dt {step:g} s"] = {"max_T_error_K": float(error.max()), "p99_T_error_K": float(error.quantile(0.99)),
                                    "mean_T_error_K": float(error.mean()), "no_change_p99_K": float(still.quantile(0.99)),
                                    "no_change_mean_K": float(still.mean()),
+                                   "max_Y_error": float((Y - after[chosen, 1:-1]).abs().max()), "min_Y": float(Y.min()),
                                    "states": int(chosen.sum())}
         return result
 
@@ -225,7 +240,6 @@ class _FlowMapRun:
             "units": {"time": metadata.get("time_units", "s"), "state": f"{metadata.get('state_units', '')}, P [Pa]"},
             "t0": dataset.t0, "t": dataset.t.tolist(), "y0": self.states[self.train_index[0], 0].tolist(),
             "solver": {"method": FLOW_MAP},
-            "step_range": {"dt_min": self.model.dt_min, "dt_max": self.model.dt_max},   # [s], trained
             "dataset": {"path": str(dataset.path), "mechanism": metadata.get("mechanism"),
                         "mechanism_sha256": metadata.get("mechanism_sha256"), "created": metadata.get("created"),
                         "provenance": metadata.get("provenance", {})},

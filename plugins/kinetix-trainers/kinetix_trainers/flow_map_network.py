@@ -12,8 +12,10 @@ mean rate ``dY / dt`` of the mass fractions over the step in units of ``output_s
 
 Time steps: the map is trained on the steps ``dt`` a flow solver uses (:attr:`FlowMap.dt_min` to
 :attr:`FlowMap.dt_max`); a step shorter than ``dt_min`` takes the mean rate over ``dt_min``,
-a step longer than ``dt_max`` comes back as NaN in :meth:`FlowMap.advance` (the reaction-step contract
-for a member the integrator gave up on) and as several equal steps in :meth:`FlowMap.trajectory`.
+a step longer than ``dt_max`` (beyond a relative ``SLACK`` for rounding), a negative or a non-finite one
+comes back as NaN from :meth:`FlowMap.advance` (the reaction-step contract for a cell to hand back to the
+direct chemistry); :meth:`FlowMap.trajectory` takes equal steps of at most ``dt_max``. The map has no vector
+field: solvers of :func:`kinetix.solve` cannot integrate it.
 
 Shapes: ``y`` ``(..., 2 + K)``, ``dt`` ``(...,)`` or ``()``.
 """
@@ -25,7 +27,7 @@ import math
 import torch
 from torch import nn
 
-from kinetix.errors import ConfigError
+from kinetix.errors import ConfigError, SolverError
 from kinetix.networks import ACTIVATIONS
 from kinetix.networks.conserved import project
 
@@ -35,6 +37,7 @@ from .thermo import MixtureThermo
 
 FLOW_MAP = "flowmap"   # the method name of a flow map integrating itself (Surrogate.simulate, the reaction step)
 NEWTON = 5             # Newton iterations for T from h, starting at the state's own T
+SLACK = 1e-9           # relative: a step up to dt_max (1 + SLACK) counts as dt_max (times' rounding)
 
 
 class FlowMap(nn.Module):
@@ -99,17 +102,30 @@ class FlowMap(nn.Module):
         x = (self.features(y, dt) - self.feature_shift) / self.feature_scale
         return self.network(x) * self.output_scale
 
+    @property
+    def step_range(self) -> dict:
+        """``{"dt_min", "dt_max"}`` [s]: the steps the map was trained on."""
+        return {"dt_min": self.dt_min, "dt_max": self.dt_max}
+
     def advance(self, y: torch.Tensor, dt: torch.Tensor) -> torch.Tensor:
-        """States ``(..., 2 + K)`` after ``dt`` [s] ``(...,)`` or ``()``; NaN where ``dt > dt_max``; elements,
-        enthalpy and pressure of ``y`` kept."""
+        """States ``(..., 2 + K)`` after ``dt`` [s] ``(...,)`` or ``()``, elements, enthalpy and pressure of ``y``
+        kept; NaN where ``dt`` is negative, not finite or beyond ``dt_max`` (see the module docstring)."""
         dt = dt.to(y.dtype).expand(y.shape[:-1])
-        rate = self.rate(y, dt.clamp(min=self.dt_min))
+        usable = (dt >= 0) & (dt <= self.dt_max * (1 + SLACK))
+        rate = self.rate(y, torch.where(usable, dt, torch.zeros_like(dt)).clamp(min=self.dt_min))
         dY = project(rate * dt[..., None], self.elements, self.output_scale)
         k = 1 + self.n_species
         Y = y[..., 1:k] + dY
         T = self.thermo.temperature(self.thermo.enthalpy(y[..., 0], y[..., 1:k]), Y, y[..., 0], NEWTON)
         moved = torch.cat([T[..., None], Y, y[..., k:]], dim=-1)
-        return torch.where((dt > self.dt_max)[..., None], torch.full_like(moved, math.nan), moved)
+        return torch.where(usable[..., None], moved, torch.full_like(moved, math.nan))
+
+    def forward(self, t, y: torch.Tensor) -> torch.Tensor:
+        raise SolverError(f"a flow map has no vector field for a solver to integrate: use method {FLOW_MAP!r} "
+                          "(the surrogate's default; kinetix simulate/export without --method)")
+
+    def jacobian(self, t, y: torch.Tensor) -> torch.Tensor:
+        return self.forward(t, y)
 
     def encode(self, y: torch.Tensor) -> torch.Tensor:
         """The state itself (the map needs no latent variables)."""
@@ -118,13 +134,23 @@ class FlowMap(nn.Module):
     def decode(self, y: torch.Tensor) -> torch.Tensor:
         return y
 
+    def combine(self, y: torch.Tensor, before: torch.Tensor, after: torch.Tensor) -> torch.Tensor:
+        """The state after the step, ``after`` itself (the reaction step's ``y + after - before`` only to rounding)."""
+        return after
+
     def trajectory(self, y0: torch.Tensor, times: torch.Tensor) -> torch.Tensor:
         """States ``(T, N, 2 + K)`` at ``times`` ``(T,)`` [s] after ``y0`` ``(N, 2 + K)``: between output times,
         equal steps of at most ``dt_max``."""
+        values = times.tolist()
+        if any(b < a for a, b in zip([0.0, *values], values)):
+            raise SolverError(f"a flow map steps forward only: the output times must start at or after the initial "
+                              f"state and increase, got {values[:4]}{' ...' if len(values) > 4 else ''}")
         states, y, previous = [], y0, 0.0
-        for time in times.tolist():
+        for time in values:
             span = time - previous
-            count = max(1, math.ceil(span / self.dt_max * (1 - 1e-12)))
+            count = max(1, math.ceil(span / self.dt_max))
+            while span / count > self.dt_max:
+                count += 1
             for _ in range(count if span > 0 else 0):
                 y = self.advance(y, torch.tensor(span / count, dtype=y.dtype))
             states.append(y)
