@@ -209,3 +209,14 @@ def _check_solver(method: str, source: str) -> None:
     if not getattr(solver, "differentiable", True):
         raise ConfigError(f"{source}: solver.method: {method!r} gives no gradients, so it cannot train; "
                           "use a differentiable solver such as 'rodas5p' (see kinetix solvers)")
+
+
+def flat_settings(config: dict | None, settings: type, trainer: str) -> dict:
+    """A copy of ``config``, a flat (TOML) dict of the dataclass ``settings``' fields; unknown keys are a
+    :class:`~kinetix.errors.ConfigError` that lists the known ones."""
+    config = dict(config or {})
+    known = sorted(f.name for f in fields(settings))
+    unknown = sorted(set(config) - set(known))
+    if unknown:
+        raise ConfigError(f"{trainer} trainer: unknown setting(s) {unknown}; known: {known}")
+    return config

@@ -35,6 +35,7 @@ from .flow_map_network import FLOW_MAP, FlowMap
 from .latent import pressure_states
 from .progress import dataset_mechanism
 from .progress_network import network_dtype
+from .config import flat_settings
 from .run_folder import FreshTrainer, require_constant_pressure_cantera
 from .thermo import nasa7_description
 from .trainer import history_csv
@@ -71,11 +72,7 @@ class FlowMapConfig:
 
 def parse_flow_map_config(config: dict | None) -> FlowMapConfig:
     """A :class:`FlowMapConfig` from a flat TOML dict; unknown keys and bad values are errors."""
-    config = dict(config or {})
-    known = {f.name for f in dataclasses.fields(FlowMapConfig)}
-    unknown = sorted(set(config) - known)
-    if unknown:
-        raise ConfigError(f"flowmap trainer: unknown setting(s) {unknown}; known: {sorted(known)}")
+    config = flat_settings(config, FlowMapConfig, FLOW_MAP)
     if "dt" in config:
         steps = config["dt"] if isinstance(config["dt"], (list, tuple)) else [config["dt"]]
         if not all(isinstance(dt, (int, float)) and not isinstance(dt, bool) for dt in steps):

@@ -35,6 +35,7 @@ from kinetix.surrogate import Surrogate
 from .fields import element_invariants
 from .latent_network import LatentODE
 from .plots import plot_history, plot_trajectories
+from .config import flat_settings
 from .run_folder import FreshTrainer
 from .trainer import history_csv
 
@@ -73,11 +74,7 @@ class LatentConfig:
 
 def parse_latent_config(config: dict | None) -> LatentConfig:
     """A :class:`LatentConfig` from a flat TOML dict; unknown keys and bad values are errors."""
-    config = dict(config or {})
-    known = {f.name: f for f in dataclasses.fields(LatentConfig)}
-    unknown = sorted(set(config) - set(known))
-    if unknown:
-        raise ConfigError(f"latent trainer: unknown setting(s) {unknown}; known: {sorted(known)}")
+    config = flat_settings(config, LatentConfig, "latent")
     for key in ("strides", "methods"):
         if key in config:
             config[key] = tuple(config[key])

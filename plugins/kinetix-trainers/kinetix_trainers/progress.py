@@ -40,6 +40,7 @@ from kinetix.surrogate import Surrogate, integrate
 from .latent import pressure_states
 from . import progress_time
 from .progress_network import ProgressODE, network_dtype
+from .config import flat_settings
 from .run_folder import FreshTrainer, require_constant_pressure_cantera
 from .thermo import nasa7_description
 from .trainer import history_csv
@@ -81,11 +82,7 @@ class ProgressConfig:
 
 def parse_progress_config(config: dict | None) -> ProgressConfig:
     """A :class:`ProgressConfig` from a flat TOML dict; unknown keys and bad values are errors."""
-    config = dict(config or {})
-    known = {f.name for f in dataclasses.fields(ProgressConfig)}
-    unknown = sorted(set(config) - known)
-    if unknown:
-        raise ConfigError(f"progress trainer: unknown setting(s) {unknown}; known: {sorted(known)}")
+    config = flat_settings(config, ProgressConfig, "progress")
     for key in ("progress", "methods"):
         if key in config:
             config[key] = tuple(config[key])
