@@ -38,7 +38,7 @@ from .progress_network import network_dtype
 from .config import flat_settings
 from .run_folder import FreshTrainer, require_constant_pressure_cantera
 from .thermo import nasa7_description
-from .trainer import history_csv
+from .trainer import dataset_provenance, history_csv
 
 HISTORY_FIELDS = ("step", "loss", "seconds")
 REFERENCE_CHUNK = 8192   # states per reference solve
@@ -237,9 +237,7 @@ class _FlowMapRun:
             "units": {"time": metadata.get("time_units", "s"), "state": f"{metadata.get('state_units', '')}, P [Pa]"},
             "t0": dataset.t0, "t": dataset.t.tolist(), "y0": self.states[self.train_index[0], 0].tolist(),
             "solver": {"method": FLOW_MAP},
-            "dataset": {"path": str(dataset.path), "mechanism": metadata.get("mechanism"),
-                        "mechanism_sha256": metadata.get("mechanism_sha256"), "created": metadata.get("created"),
-                        "provenance": metadata.get("provenance", {})},
+            "dataset": dataset_provenance(dataset),
             "training": {"trainer": self.trainer.name, "config": config.as_dict(), "steps": len(self.history),
                          "seconds": round(seconds, 1),
                          "peak_memory_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),

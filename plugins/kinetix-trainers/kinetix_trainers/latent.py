@@ -37,7 +37,7 @@ from .latent_network import LatentODE
 from .plots import plot_history, plot_trajectories
 from .config import flat_settings
 from .run_folder import FreshTrainer
-from .trainer import history_csv
+from .trainer import dataset_provenance, history_csv
 
 HISTORY_FIELDS = ("epoch", "loss", "rollout", "reconstruction", "grad_norm", "lr", "seconds")
 
@@ -289,9 +289,7 @@ class _LatentRun:
             "solver": {"method": choice["method"], "rtol": config.eval_rtol, "atol": config.atol},
             "solver_choice": choice["candidates"],
             "scales": {"y_scale": self.y_scale.tolist()},
-            "dataset": {"path": str(dataset.path), "mechanism": metadata.get("mechanism"),
-                        "mechanism_sha256": metadata.get("mechanism_sha256"), "created": metadata.get("created"),
-                        "provenance": metadata.get("provenance", {})},
+            "dataset": dataset_provenance(dataset),
             "training": {"trainer": self.trainer.name, "config": config.as_dict(), "epochs": len(self.history),
                          "seconds": round(seconds, 1),
                          "peak_memory_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),

@@ -43,7 +43,7 @@ from .progress_network import ProgressODE, network_dtype
 from .config import flat_settings
 from .run_folder import FreshTrainer, require_constant_pressure_cantera
 from .thermo import nasa7_description
-from .trainer import history_csv
+from .trainer import dataset_provenance, history_csv
 
 HISTORY_FIELDS = ("step", "stage", "loss", "seconds")
 EVALUATION_TIMES = 200  # output times (evenly among the data's) on which integrators are compared
@@ -344,9 +344,7 @@ class _ProgressRun:
             "t0": dataset.t0, "t": dataset.t.tolist(), "y0": self.states[self.train_index[0], 0].tolist(),
             "solver": {"method": choice["method"], "rtol": config.rtol, "atol": config.atol},
             "solver_choice": choice["candidates"],
-            "dataset": {"path": str(dataset.path), "mechanism": metadata.get("mechanism"),
-                        "mechanism_sha256": metadata.get("mechanism_sha256"), "created": metadata.get("created"),
-                        "provenance": metadata.get("provenance", {})},
+            "dataset": dataset_provenance(dataset),
             "training": {"trainer": self.trainer.name, "config": config.as_dict(), "steps": len(self.history),
                          "seconds": round(seconds, 1),
                          "peak_memory_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),

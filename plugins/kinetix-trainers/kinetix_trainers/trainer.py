@@ -362,9 +362,7 @@ class _Run:
             "t0": dataset.t0, "t": dataset.t.tolist(), "y0": dataset.y0[self.train_index[0]].tolist(),
             "solver": {"method": solver.method, "rtol": solver.eval_rtol, "atol": (solver.eval_atol * self.y_scale).tolist()},
             "scales": {"y_scale": self.y_scale.tolist()},
-            "dataset": {"path": str(dataset.path), "sha256": self.dataset_sha256,
-                        "mechanism": metadata.get("mechanism"), "mechanism_sha256": metadata.get("mechanism_sha256"), "created": metadata.get("created"),
-                        "provenance": metadata.get("provenance", {})},
+            "dataset": dataset_provenance(dataset, sha256=self.dataset_sha256),
             "training": {"trainer": self.trainer.name, "config": config.as_dict(), "epochs": len(self.history),
                          "seconds": round(self.elapsed, 1), "evaluation": evaluation,
                          "derivatives": self.derivatives[-1] if self.derivatives else None},
@@ -373,6 +371,15 @@ class _Run:
         if self.ranks.main:
             surrogate.save(self.out / "surrogate", force=True)
         return surrogate
+
+
+def dataset_provenance(dataset, **extra) -> dict:
+    """The ``dataset`` block of ``surrogate.json``: the path (and ``extra``), the mechanism and its SHA-256, when
+    the data were made and how."""
+    metadata = dataset.metadata
+    return {"path": str(dataset.path), **extra, "mechanism": metadata.get("mechanism"),
+            "mechanism_sha256": metadata.get("mechanism_sha256"), "created": metadata.get("created"),
+            "provenance": metadata.get("provenance", {})}
 
 
 def history_csv(history: list[dict], fields: tuple[str, ...] = HISTORY_FIELDS) -> str:
