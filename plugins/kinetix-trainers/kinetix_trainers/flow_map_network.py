@@ -6,7 +6,9 @@ The state is ``y = [T, Y_1 .. Y_K, P]`` [K, -, Pa]. An MLP of the features
 mean rate ``dY / dt`` of the mass fractions over the step in units of ``output_scale`` ``(K,)`` [1/s]; then
 
 - ``dY`` is projected onto ``E dY = 0`` (the element amounts, hence the mass, are those of ``y`` to
-  rounding; species that change more absorb more of the correction),
+  rounding; species that change more absorb more of the correction), alternately with raising every
+  ``Y + dY`` below zero to zero, ``FEASIBLE`` rounds ending with the projection (a species the step would
+  consume beyond zero mostly stops near it, measured in docs/cantera.md §3.5),
 - ``T`` solves ``h(T, Y + dY) = h(y)`` by Newton on the NASA-7 polynomials (the enthalpy of ``y`` is kept),
 - ``P`` is kept.
 
@@ -37,6 +39,7 @@ from .thermo import MixtureThermo
 
 FLOW_MAP = "flowmap"   # the method name of a flow map integrating itself (Surrogate.simulate, the reaction step)
 NEWTON = 5             # Newton iterations for T from h, starting at the state's own T
+FEASIBLE = 10         # rounds of (no mass fraction below zero, elements kept) on the predicted change
 SLACK = 1e-9           # relative: a step up to dt_max (1 + SLACK) counts as dt_max (times' rounding)
 
 
@@ -113,8 +116,11 @@ class FlowMap(nn.Module):
         dt = dt.to(y.dtype).expand(y.shape[:-1])
         usable = (dt >= 0) & (dt <= self.dt_max * (1 + SLACK))
         rate = self.rate(y, torch.where(usable, dt, torch.zeros_like(dt)).clamp(min=self.dt_min))
-        dY = project(rate * dt[..., None], self.elements, self.output_scale)
         k = 1 + self.n_species
+        floor = -y[..., 1:k].clamp(min=0.0)
+        dY = rate * dt[..., None]
+        for _ in range(FEASIBLE):   # alternately no species below zero and the elements kept: ends on the elements
+            dY = project(torch.maximum(dY, floor), self.elements, self.output_scale)
         Y = y[..., 1:k] + dY
         T = self.thermo.temperature(self.thermo.enthalpy(y[..., 0], y[..., 1:k]), Y, y[..., 0], NEWTON)
         moved = torch.cat([T[..., None], Y, y[..., k:]], dim=-1)
