@@ -19,7 +19,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import resource
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,12 +32,11 @@ from kinetix.surrogate import Surrogate
 
 from .flow_map_network import FLOW_MAP, FlowMap
 from .latent import pressure_states
-from .progress import dataset_mechanism
+from .progress import dataset_mechanism, save_ignition_surrogate
 from .progress_network import network_dtype
 from .config import flat_settings
 from .run_folder import FreshTrainer, require_constant_pressure_cantera
 from .thermo import nasa7_description
-from .trainer import dataset_provenance, history_csv
 
 HISTORY_FIELDS = ("step", "loss", "seconds")
 REFERENCE_CHUNK = 8192   # states per reference solve
@@ -229,25 +227,8 @@ class _FlowMapRun:
         return result
 
     def finish(self, seconds: float) -> Surrogate:
-        dataset, config = self.dataset, self.config
-        evaluation = self.evaluation()
-        metadata = dataset.metadata
-        info = {
-            "kind": FLOW_MAP,
-            "units": {"time": metadata.get("time_units", "s"), "state": f"{metadata.get('state_units', '')}, P [Pa]"},
-            "t0": dataset.t0, "t": dataset.t.tolist(), "y0": self.states[self.train_index[0], 0].tolist(),
-            "solver": {"method": FLOW_MAP},
-            "dataset": dataset_provenance(dataset),
-            "training": {"trainer": self.trainer.name, "config": config.as_dict(), "steps": len(self.history),
-                         "seconds": round(seconds, 1),
-                         "peak_memory_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-                         "evaluation": evaluation},
-        }
-        history = history_csv(self.history, HISTORY_FIELDS)
-        (self.out / "history.csv").write_text(history)
-        surrogate = Surrogate(self.model, {"name": FLOW_MAP, "config": self.model.config}, self.names, info, history)
-        surrogate.save(self.out / "surrogate", force=True)
-        return surrogate
+        return save_ignition_surrogate(self, FLOW_MAP, seconds, self.evaluation(), {"method": FLOW_MAP},
+                                       fields=HISTORY_FIELDS)
 
 
 class FlowMapTrainer(FreshTrainer):

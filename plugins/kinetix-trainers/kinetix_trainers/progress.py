@@ -131,6 +131,31 @@ def network_config(name: str, species: list[str], y0: torch.Tensor, ranges: torc
             "ratio_elements": indices[1:], "ratio_reference": indices[0], "y_weight": y_weight.tolist()}
 
 
+def save_ignition_surrogate(run, kind: str, seconds: float, evaluation: dict, solver: dict,
+                            fields: tuple = HISTORY_FIELDS, **extra) -> Surrogate:
+    """Save ``run``'s model as the surrogate of constant-pressure ignitions (state ``[T, Y, P]``) into
+    ``run.out / "surrogate"`` with its history (columns ``fields``); ``kind`` is also the network's name,
+    ``extra`` more ``surrogate.json`` fields. ``run``: a training run with ``dataset``, ``states``, ``train_index``, ``trainer``,
+    ``config``, ``history``, ``model``, ``names`` and ``out``."""
+    dataset, metadata = run.dataset, run.dataset.metadata
+    info = {
+        "kind": kind,
+        "units": {"time": metadata.get("time_units", "s"), "state": f"{metadata.get('state_units', '')}, P [Pa]"},
+        "t0": dataset.t0, "t": dataset.t.tolist(), "y0": run.states[run.train_index[0], 0].tolist(),
+        "solver": solver, **extra,
+        "dataset": dataset_provenance(dataset),
+        "training": {"trainer": run.trainer.name, "config": run.config.as_dict(), "steps": len(run.history),
+                     "seconds": round(seconds, 1),
+                     "peak_memory_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+                     "evaluation": evaluation},
+    }
+    history = history_csv(run.history, fields)
+    (run.out / "history.csv").write_text(history)
+    surrogate = Surrogate(run.model, {"name": kind, "config": run.model.config}, run.names, info, history)
+    surrogate.save(run.out / "surrogate", force=True)
+    return surrogate
+
+
 def dataset_mechanism(dataset):
     """The kinetix mechanism of ``dataset``'s ``cantera:`` mechanism name (``cantera:h2o2`` or ``cantera:<file>.yaml``)."""
     return kinetix.load_mechanism(str(dataset.metadata["mechanism"]).removesuffix(".yaml") + ".yaml")
@@ -330,31 +355,16 @@ class _ProgressRun:
         return {"method": min(keeping, key=lambda m: table[m]["seconds"]), "candidates": table}
 
     def finish(self, seconds: float, choice: dict) -> Surrogate:
-        dataset, config = self.dataset, self.config
+        config = self.config
         evaluation = {}
         for split, index in (("train", self.train_index[:64]), ("validation", self.val_index)):
             if len(index):
                 error, mae, largest, _ = self.trajectory_error(index, choice["method"])
                 evaluation[split] = {"mean_T_error_K": error, "scaled_mae": mae, "max_scaled_error": largest,
                                      "trajectories": len(index)}
-        metadata = dataset.metadata
-        info = {
-            "kind": "progress",
-            "units": {"time": metadata.get("time_units", "s"), "state": f"{metadata.get('state_units', '')}, P [Pa]"},
-            "t0": dataset.t0, "t": dataset.t.tolist(), "y0": self.states[self.train_index[0], 0].tolist(),
-            "solver": {"method": choice["method"], "rtol": config.rtol, "atol": config.atol},
-            "solver_choice": choice["candidates"],
-            "dataset": dataset_provenance(dataset),
-            "training": {"trainer": self.trainer.name, "config": config.as_dict(), "steps": len(self.history),
-                         "seconds": round(seconds, 1),
-                         "peak_memory_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-                         "evaluation": evaluation},
-        }
-        history = history_csv(self.history, HISTORY_FIELDS)
-        (self.out / "history.csv").write_text(history)
-        surrogate = Surrogate(self.model, {"name": "progress", "config": self.model.config}, self.names, info, history)
-        surrogate.save(self.out / "surrogate", force=True)
-        return surrogate
+        return save_ignition_surrogate(self, "progress", seconds, evaluation,
+                                       {"method": choice["method"], "rtol": config.rtol, "atol": config.atol},
+                                       solver_choice=choice["candidates"])
 
 
 class ProgressTrainer(FreshTrainer):
