@@ -119,8 +119,10 @@ class FlowMap(nn.Module):
         k = 1 + self.n_species
         floor = -y[..., 1:k].clamp(min=0.0)
         dY = rate * dt[..., None]
+        # x @ projection = P x, P onto E dY = 0 (one factorisation per call; ConservedField's form)
+        projection = project(torch.eye(self.n_species, dtype=y.dtype, device=y.device), self.elements, self.output_scale)
         for _ in range(FEASIBLE):   # alternately no species below zero and the elements kept: ends on the elements
-            dY = project(torch.maximum(dY, floor), self.elements, self.output_scale)
+            dY = torch.maximum(dY, floor) @ projection
         Y = y[..., 1:k] + dY
         T = self.thermo.temperature(self.thermo.enthalpy(y[..., 0], y[..., 1:k]), Y, y[..., 0], NEWTON)
         moved = torch.cat([T[..., None], Y, y[..., k:]], dim=-1)
