@@ -92,10 +92,9 @@ def parse_flow_map_config(config: dict | None) -> FlowMapConfig:
     return parsed
 
 
-def reference_steps(dataset, states: torch.Tensor, dt: torch.Tensor, config: FlowMapConfig) -> torch.Tensor:
-    """States ``[T, Y, P]`` ``(N, 2 + K)`` advanced by their steps ``dt`` [s] ``(N,)`` by the dataset's mechanism, each
-    in its own constant-pressure reactor at its pressure, ``REFERENCE_CHUNK`` states per solve."""
-    mechanism = dataset_mechanism(dataset)
+def reference_steps(mechanism, states: torch.Tensor, dt: torch.Tensor, config: FlowMapConfig) -> torch.Tensor:
+    """States ``[T, Y, P]`` ``(N, 2 + K)`` advanced by their steps ``dt`` [s] ``(N,)`` by ``mechanism`` (the data's),
+    each in its own constant-pressure reactor at its pressure, ``REFERENCE_CHUNK`` states per solve."""
     out = []
     with torch.no_grad():
         for part, scale in zip(states.split(REFERENCE_CHUNK), dt.split(REFERENCE_CHUNK)):
@@ -129,6 +128,7 @@ class _FlowMapRun:
         n_val = int(config.validation_fraction * len(dataset)) if len(dataset) > 1 else 0
         self.val_index, self.train_index = order[:n_val].sort().values, order[n_val:].sort().values
         thermo = nasa7_description(mechanism.removeprefix("cantera:"), list(dataset.species[1:]), str(dataset.path))
+        self.mechanism = dataset_mechanism(dataset)   # advances the states: the reference steps
         self.model = FlowMap(len(self.names), **thermo, dt_min=min(config.dt), dt_max=max(config.dt), floor=config.floor,
                              width=config.width, depth=config.depth, activation=config.activation, precision="float32")
         self.history: list[dict] = []
@@ -152,7 +152,7 @@ class _FlowMapRun:
         for dt in self.config.dt:
             began = time.perf_counter()
             step = sample_steps(self.config.dt, dt, len(states), sampling, self.generator)
-            afters.append(reference_steps(self.dataset, states, step, self.config))
+            afters.append(reference_steps(self.mechanism, states, step, self.config))
             befores.append(states)
             steps.append(step)
             self.say(f"reference steps ({sampling}): {len(states)} states in {time.perf_counter() - began:.1f} s")
