@@ -15,16 +15,26 @@ import torch
 FUSE_MAX = 4096  # multiply-adds per matrix (n k m) up to which a compiled product is fused
 
 
+def _fused(a: torch.Tensor, b: torch.Tensor) -> bool:
+    """Whether to write ``a @ b`` as a broadcast sum: inside a compiled program, for matrices of at most
+    :data:`FUSE_MAX` multiply-adds. A 2-D ``a`` ``(B, k)`` times a 2-D ``b`` is ``B`` products of a row
+    (a batch of states times a fixed matrix), so only ``k m`` counts."""
+    if a.dim() < 2 or not torch.compiler.is_compiling():
+        return False
+    rows = a.shape[-2] if a.dim() > 2 or b.dim() > 2 else 1
+    return rows * a.shape[-1] * b.shape[-1] <= FUSE_MAX
+
+
 def matmul(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """``a @ b`` for ``a`` ``(..., n, k)`` or ``(..., k)`` and ``b`` ``(..., k, m)``."""
-    if a.dim() >= 2 and torch.compiler.is_compiling() and a.shape[-2] * a.shape[-1] * b.shape[-1] <= FUSE_MAX:
+    if _fused(a, b):
         return (a.unsqueeze(-1) * b.unsqueeze(-3)).sum(-2)
     return torch.bmm(a, b) if a.dim() == 3 and b.dim() == 3 else a @ b
 
 
 def addmm(c: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """``c + a @ b`` (as :func:`matmul`), batched or not."""
-    if a.dim() >= 2 and torch.compiler.is_compiling() and a.shape[-2] * a.shape[-1] * b.shape[-1] <= FUSE_MAX:
+    if _fused(a, b):
         return c + matmul(a, b)
     return torch.baddbmm(c, a, b) if a.dim() == 3 and b.dim() == 3 else c + a @ b
 

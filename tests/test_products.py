@@ -1,5 +1,7 @@
 """Fused products inside a compiled program equal the plain products."""
 
+import operator
+
 import torch
 
 from kinetix.products import addmm, exclusive_products, matmul
@@ -21,3 +23,17 @@ def test_compiled_products_equal_the_plain_ones():
     torch.testing.assert_close(torch.compile(addmm, fullgraph=True)(c, a, b.expand(4, 5, 2)), c + a @ b,
                                rtol=1e-14, atol=1e-14)
     torch.testing.assert_close(addmm(c, a, b.expand(4, 5, 2)), c + a @ b, rtol=1e-14, atol=1e-14)
+
+
+def test_a_batch_of_rows_times_a_small_matrix_is_fused_however_many_rows():
+    generator = torch.Generator().manual_seed(1)
+    rows, matrix = (torch.randn(*shape, generator=generator, dtype=torch.float64) for shape in ((2048, 3), (3, 4)))
+    targets = []
+
+    def recording(graph_module, example_inputs):
+        targets.extend(node.target for node in graph_module.graph.nodes if node.op == "call_function")
+        return graph_module.forward
+
+    product = torch.compile(matmul, backend=recording, fullgraph=True)(rows, matrix)
+    torch.testing.assert_close(product, rows @ matrix, rtol=1e-14, atol=1e-14)
+    assert targets and not {torch.matmul, torch.bmm, operator.matmul} & set(targets)
