@@ -1,5 +1,6 @@
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -8,6 +9,9 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 if os.environ.get("PYTEST_XDIST_WORKER"):
     torch.set_num_threads(1)  # one thread per worker: oversubscribed cores make tiny torch ops 10-50x slower
+
+# solve packages built by the tests go to a folder of this run, not the user's cache
+os.environ.setdefault("KINETIX_CACHE_DIR", tempfile.mkdtemp(prefix="kinetix-tests-"))
 
 REPO = Path(__file__).resolve().parent.parent
 MECHANISMS = REPO / "mechanisms"

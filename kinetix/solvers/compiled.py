@@ -1,11 +1,13 @@
 """A whole solve as one compiled program: every step, accept/reject, per-member control and dense
-output at the requested times inside one ``torch.compile``d ``while_loop``, with no return to
-Python between steps.
+output at the requested times inside one ``while_loop``, with no return to Python between steps.
 
 Used by the loop for ``options={"compile": "solve"}`` when no gradient is recorded (``while_loop``
-has no backward pass here) and no step callback is asked for. Batch sizes are padded to the next
-power of two with copies of the first member, and output-time counts to the next power of two with
-copies of the last time, so that other shapes reuse the same program (members are independent).
+has no backward pass here) and no step callback is asked for. On CPU the program is compiled ahead of
+time into a package on disk (:mod:`.package`), which every later process loads in milliseconds; where
+a problem cannot be packaged, and on CUDA, ``torch.compile`` builds it in the process (its caches
+spare a later process the compilation, not the trace). Batch sizes are padded to the next power of
+two with copies of the first member, and output-time counts to the next power of two with copies of
+the last time, so that other shapes reuse the same program (members are independent).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import torch
 from torch._higher_order_ops import while_loop
 
 from .base import Solution, SolverStats, Status
+from . import package
 from .dense import interpolate
 
 
@@ -41,18 +44,13 @@ def solve_compiled(integration, y0: torch.Tensor, h0: torch.Tensor, t_out: torch
         t0 = torch.zeros_like(h0)
         _EVALUATIONS[shaped] = integration.method.step(integration.system, t0, y0, h0,
                                                        integration.system.rhs(t0, y0)).rhs_evals
-    evaluations, program = _EVALUATIONS[shaped], _program(key, integration)
-    if program is None:
+    vectorize, arguments = _vectorize(*y0.shape), (y0, h0, t_out)
+    outputs = _packaged(key, integration, arguments, vectorize) if y0.device.type == "cpu" else None
+    if outputs is None:
+        outputs = _compiled_in_process(key, integration, arguments, vectorize)
+    if outputs is None:
         return None
-    try:
-        with torch._inductor.config.patch(unsafe_marked_cacheable_functions=_cacheable_while_loop()):
-            state, values = program(y0, h0, t_out)
-    except torch._dynamo.exc.TorchDynamoException as error:
-        _PROGRAMS[key] = None
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        warnings.warn(f"compile='solve' is not available for this problem ({reason}); solving step by step",
-                      RuntimeWarning, stacklevel=4)
-        return None
+    evaluations, (*state, values) = _EVALUATIONS[shaped], outputs
     t, attempts, accepted, status = (part[:batch].view(-1) for part in state)
     first = 1 if integration.problem.first_step is not None else 2
     stats = SolverStats(accepted, attempts - accepted, first + attempts * (1 + evaluations),
@@ -61,6 +59,47 @@ def solve_compiled(integration, y0: torch.Tensor, h0: torch.Tensor, t_out: torch
     return Solution(values[:batch, :times].transpose(0, 1), stats, status, t + integration.origin)
 
 
+def _packaged(key: tuple, integration, arguments: tuple, vectorize: bool):
+    """The program's outputs from its ahead-of-time package (:mod:`.package`), built on first use;
+    ``None`` where the problem has no fingerprint or the package could not be built (with a warning)."""
+    shapes = tuple(tuple(argument.shape) for argument in arguments)
+    if (key, shapes) not in _PACKAGES:
+        _PACKAGES[key, shapes] = None
+        name = package.fingerprint(integration, shapes, vectorize)
+        if name is not None:
+            path = package.cache_dir() / f"{name}.pt2"
+            try:
+                _PACKAGES[key, shapes] = package.load_or_build(build_program(integration), arguments, path, vectorize)
+            except Exception as error:  # noqa: BLE001 - export and AOTInductor raise many kinds; the fallback is safe
+                warnings.warn(f"the whole solve could not be compiled ahead of time ({_first_line(error)}); "
+                              "compiling it in this process instead", RuntimeWarning, stacklevel=5)
+    runner = _PACKAGES[key, shapes]
+    return None if runner is None else runner(*arguments)
+
+
+def _compiled_in_process(key: tuple, integration, arguments: tuple, vectorize: bool):
+    """The program's outputs from ``torch.compile`` (inductor's on-disk caches spare a second process
+    the compilation, not the trace); ``None`` (with a warning, once) where torch cannot compile it."""
+    program = _program(key, integration, vectorize)
+    if program is None:
+        return None
+    try:
+        with torch._inductor.config.patch(unsafe_marked_cacheable_functions=_cacheable_while_loop()):
+            state, values = program(*arguments)
+    except torch._dynamo.exc.TorchDynamoException as error:
+        _PROGRAMS[key, vectorize] = None
+        warnings.warn(f"compile='solve' is not available for this problem ({_first_line(error)}); solving step by "
+                      "step", RuntimeWarning, stacklevel=5)
+        return None
+    return (*state, values)
+
+
+def _first_line(error: Exception) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+_PACKAGES: dict = {}  # (key, shapes) -> the loaded package's runner, or None
 _PROGRAMS: dict = {}
 _EVALUATIONS: dict = {}  # right-hand sides per step of the method, per key and padded shape
 # The loop driven from C++, not from inductor's Python wrapper: each iteration calls its kernels without a
@@ -85,12 +124,26 @@ def _key(integration) -> tuple:
             tuple(problem.atol.tolist()), problem.y0.dtype, problem.y0.device)
 
 
-def _program(key: tuple, integration):
+def _vectorize(batch: int, n: int) -> bool:
+    """Whether inductor's CPU code may use SIMD vectors. It vectorises the innermost dimension, the ``n``
+    species: for a batch of members with few species most lanes are masked off, and plain loops over the
+    batch run faster (1024 Robertson members: 4.3x less time, 1.7x less compile time; one member alone
+    runs 1.3x faster vectorised)."""
+    return batch == 1 or n >= _VECTOR_SPECIES
+
+
+_VECTOR_SPECIES = 16
+
+
+def _program(key: tuple, integration, vectorize: bool):
     """The compiled program for ``key``, built once per process (``None`` where compiling failed before)."""
-    if key not in _PROGRAMS:
-        _PROGRAMS[key] = torch.compile(build_program(integration), fullgraph=True, dynamic=False,
-                                       options=_CPU_OPTIONS if integration.problem.y0.device.type == "cpu" else None)
-    return _PROGRAMS[key]
+    if (key, vectorize) not in _PROGRAMS:
+        options = None
+        if integration.problem.y0.device.type == "cpu":
+            options = _CPU_OPTIONS if vectorize else {**_CPU_OPTIONS, "cpp.vec_isa_ok": False}
+        _PROGRAMS[key, vectorize] = torch.compile(build_program(integration), fullgraph=True, dynamic=False,
+                                                  options=options)
+    return _PROGRAMS[key, vectorize]
 
 
 def build_program(integration):

@@ -53,7 +53,8 @@ class LoopSolver(Solver):
     (default: 1 for small batches, else torch's setting); ``compile``: ``True`` runs each step
     through ``torch.compile`` (fused kernels, after a one-off compilation of tens of seconds per
     problem shape); ``"solve"`` runs the whole solve as one compiled program
-    (:mod:`kinetix.solvers.compiled`) when no gradient is recorded, and each step compiled
+    (:mod:`kinetix.solvers.compiled`; on CPU compiled once per machine into a package under
+    ``$KINETIX_CACHE_DIR``, default ``~/.cache/kinetix``) when no gradient is recorded, and each step compiled
     otherwise. Denormal numbers are flushed to zero during the solve.
     """
 
@@ -105,8 +106,8 @@ class _Integration:
             if not method.compilable:
                 raise SolverError(f"{method.name} cannot run compiled (its iteration stops member by member); "
                                   "use a Rosenbrock method (rodas5p) or leave compile off")
-            step = _compiled(type(method).step)
-            self.step = lambda *arguments: step(method, *arguments)
+            # compiled on first use: a whole solve from an ahead-of-time package never imports the compiler
+            self.step = lambda *arguments: _compiled(type(method).step)(method, *arguments)
 
     def _system(self, problem: Problem) -> System:
         func, jac, time_derivative = problem.func, problem.jac, problem.time_derivative

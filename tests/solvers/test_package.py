@@ -1,0 +1,67 @@
+"""The fingerprint that names a solve's package: the same for the same problem, another for any change
+that could change the program, none where a function cannot be described."""
+
+import functools
+import types
+
+import pytest
+import torch
+
+import kinetix
+from conftest import MECHANISMS
+from kinetix.solvers import package
+from kinetix.solvers.base import Problem
+from kinetix.solvers.loop import _Integration
+from kinetix.solvers.rosenbrock import Rosenbrock
+from kinetix.solvers.tableaus import RODAS4, RODAS5P
+
+SHAPES = ((1, 3), (1, 1), (64,))
+SCALE = torch.tensor(1.0, dtype=torch.float64)
+
+
+def fingerprint(func, tableau=RODAS5P, rtol=1e-6, shapes=SHAPES, vectorize=True):
+    y0 = torch.tensor([[1.0, 0.0, 0.0]], dtype=torch.float64)
+    problem = Problem(func=func, y0=y0, t=torch.tensor([0.0, 1.0], dtype=torch.float64),
+                      rtol=torch.full((3,), rtol, dtype=torch.float64), atol=torch.full((3,), 1e-10, dtype=torch.float64),
+                      jac=getattr(func, "jacobian", None), autonomous=True, options={"compile": "solve"})
+    return package.fingerprint(_Integration(Rosenbrock(tableau), problem), shapes, vectorize)
+
+
+def scaled_decay(t, y):
+    return -SCALE * y
+
+
+def test_the_same_problem_has_the_same_name_in_any_load(robertson):
+    name = fingerprint(robertson)
+    assert name is not None and len(name) == 64
+    assert fingerprint(kinetix.load_mechanism(MECHANISMS / "robertson.yaml")) == name
+
+
+def test_any_change_to_the_program_changes_the_name(robertson, monkeypatch):
+    name = fingerprint(robertson)
+    changed = kinetix.load_mechanism("robertson")
+    with torch.no_grad():
+        next(tensor for tensor in [*changed.parameters(), *changed.buffers()] if tensor.is_floating_point()).mul_(1.5)
+    others = [fingerprint(changed), fingerprint(robertson, tableau=RODAS4), fingerprint(robertson, rtol=1e-7),
+              fingerprint(robertson, shapes=((2, 3), (2, 1), (64,))), fingerprint(robertson, vectorize=False)]
+    assert name not in others and len(set(others)) == len(others)
+    decay = fingerprint(scaled_decay)
+    monkeypatch.setattr(__import__(__name__), "SCALE", torch.tensor(2.0, dtype=torch.float64))
+    assert fingerprint(scaled_decay) != decay  # a module-level tensor that the function reads
+
+
+def closing_over(settings):
+    return lambda t, y: -settings.scale * y
+
+
+@pytest.mark.parametrize("func", [functools.partial(scaled_decay), closing_over(types.SimpleNamespace(scale=2.0))])
+def test_a_function_holding_objects_of_unknown_kind_has_no_name(func):
+    assert fingerprint(func) is None
+
+
+def test_packages_live_in_the_kinetix_cache_folder(tmp_path, monkeypatch):
+    monkeypatch.setenv("KINETIX_CACHE_DIR", str(tmp_path))
+    assert package.cache_dir() == tmp_path / "solves"
+    monkeypatch.delenv("KINETIX_CACHE_DIR")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert package.cache_dir() == tmp_path / "xdg" / "kinetix" / "solves"
