@@ -58,6 +58,12 @@ def test_a_second_process_runs_the_solve_from_its_package_without_the_compiler(t
     assert len(list((tmp_path / "solves").glob("*.pt2"))) == 1
     assert runs[0]["compiler imported"] and not runs[1]["compiler imported"]
     assert runs[1]["ys"] == runs[0]["ys"]
+    (path,) = (tmp_path / "solves").glob("*.pt2")
+    path.write_bytes(b"not a package")  # a damaged file is built again, with a warning, not trusted
+    rebuilt = subprocess.run([sys.executable, "-c", SECOND_PROCESS], env=environment, check=True, capture_output=True,
+                             text=True)
+    assert "could not be loaded" in rebuilt.stderr and json.loads(rebuilt.stdout.splitlines()[-1])["ys"] == runs[0]["ys"]
+    assert path.stat().st_size > 1000 and not list((tmp_path / "solves").glob(".*partial*"))
     with torch.no_grad():
         eager = kinetix.integrate_mechanism(kinetix.load_mechanism("robertson"), rtol=1e-6, atol=1e-10)
     torch.testing.assert_close(torch.tensor(runs[1]["ys"], dtype=torch.float64), eager.ys, rtol=1e-9, atol=1e-20)
