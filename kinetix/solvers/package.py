@@ -28,9 +28,6 @@ from pathlib import Path
 
 import torch
 
-_OUTPUTS = 5  # t, attempts, accepted, status, values: the program's outputs, flattened
-
-
 class _Unknown(Exception):
     """An object whose behaviour a fingerprint cannot capture."""
 
@@ -61,14 +58,22 @@ def fingerprint(integration, shapes: tuple, vectorize: bool) -> str | None:
 
 
 def load(path: Path):
-    """The program in the package at ``path``: ``run(y0, h0, t_out) -> (t, attempts, accepted, status, values)``."""
-    loader = torch._C._aoti.AOTIModelPackageLoader(str(path), "model", True, 1, -1)
+    """The program in the package at ``path``: ``run(y0, h0, t_out) -> (t, attempts, accepted, status, values)``;
+    loaded once per process (problems with the same fingerprint share it)."""
+    if path not in _LOADED:
+        _LOADED[path] = _loaded(path)
+    return _LOADED[path]
+
+
+_LOADED: dict = {}
+
+
+def _loaded(path: Path):
+    # one model instance behind the loader's lock: threads that share it take turns (False: not single-threaded)
+    loader = torch._C._aoti.AOTIModelPackageLoader(str(path), "model", False, 1, -1)
 
     def run(y0, h0, t_out):
-        outputs = loader.run([y0, h0, t_out])
-        if len(outputs) != _OUTPUTS:
-            raise RuntimeError(f"the solve package {path} returned {len(outputs)} outputs, not {_OUTPUTS}")
-        return outputs
+        return loader.run([y0, h0, t_out])
 
     return run
 

@@ -26,6 +26,22 @@ def test_compiled_solve_takes_the_eager_steps_for_any_batch_size(robertson):
             torch.testing.assert_close(compiled.t_reached, eager.t_reached, rtol=0, atol=0)
 
 
+def test_threads_can_share_one_compiled_solve(robertson):
+    from concurrent.futures import ThreadPoolExecutor
+
+    t = torch.cat([torch.zeros(1, dtype=torch.float64), torch.logspace(-5, 5, 30, dtype=torch.float64)])
+    y0 = torch.tensor([[1.0, 0.0, 0.0], [0.6, 1e-3, 0.399], [0.9, 0.0, 0.1]], dtype=torch.float64)
+
+    def solve(options):
+        with torch.no_grad():  # per thread
+            return kinetix.integrate_mechanism(robertson, y0, t, rtol=1e-6, atol=1e-10, options=options).ys
+
+    eager = solve({})
+    with ThreadPoolExecutor(2) as pool:
+        for ys in pool.map(solve, [{"compile": "solve"}] * 6):
+            torch.testing.assert_close(ys, eager, rtol=1e-9, atol=1e-20)
+
+
 def test_with_gradients_recorded_the_steps_are_compiled_instead():
     y0 = torch.tensor([1.0, 0.0, 0.0], dtype=torch.float64, requires_grad=True)
     t = torch.tensor([0.0, 1.0, 10.0], dtype=torch.float64)
