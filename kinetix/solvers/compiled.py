@@ -44,7 +44,8 @@ def solve_compiled(integration, y0: torch.Tensor, h0: torch.Tensor, t_out: torch
         t0 = torch.zeros_like(h0)
         _EVALUATIONS[shaped] = integration.method.step(integration.system, t0, y0, h0,
                                                        integration.system.rhs(t0, y0)).rhs_evals
-    vectorize, arguments = _vectorize(*y0.shape), (y0, h0, t_out)
+    # contiguous: a package is compiled for its example's strides (an expanded y0 has stride 0)
+    vectorize, arguments = _vectorize(*y0.shape), (y0.contiguous(), h0.contiguous(), t_out.contiguous())
     outputs = _packaged(key, integration, arguments, vectorize) if y0.device.type == "cpu" else None
     if outputs is None:
         outputs = _compiled_in_process(key, integration, arguments, vectorize)
@@ -61,20 +62,30 @@ def solve_compiled(integration, y0: torch.Tensor, h0: torch.Tensor, t_out: torch
 
 def _packaged(key: tuple, integration, arguments: tuple, vectorize: bool):
     """The program's outputs from its ahead-of-time package (:mod:`.package`), built on first use;
-    ``None`` where the problem has no fingerprint or the package could not be built (with a warning)."""
-    shapes = tuple(tuple(argument.shape) for argument in arguments)
-    if (key, shapes) not in _PACKAGES:
-        _PACKAGES[key, shapes] = None
-        name = package.fingerprint(integration, shapes, vectorize)
-        if name is not None:
-            path = package.cache_dir() / f"{name}.pt2"
-            try:
-                _PACKAGES[key, shapes] = package.load_or_build(build_program(integration), arguments, path, vectorize)
-            except Exception as error:  # noqa: BLE001 - export and AOTInductor raise many kinds; the fallback is safe
-                warnings.warn(f"the whole solve could not be compiled ahead of time ({_first_line(error)}); "
-                              "compiling it in this process instead", RuntimeWarning, stacklevel=5)
-    runner = _PACKAGES[key, shapes]
-    return None if runner is None else runner(*arguments)
+    ``None`` where the problem has no fingerprint or its package could not be built (with a warning).
+
+    The fingerprint is kept per problem and shape, and computed again whenever something it was
+    computed from has changed (a rate constant changed in place, a global rebound)."""
+    shapes, known = tuple(tuple(argument.shape) for argument in arguments), None
+    if (key, shapes) in _FINGERPRINTS and _FINGERPRINTS[key, shapes] is None:
+        return None  # not describable: compiled in-process
+    try:
+        known = _FINGERPRINTS.get((key, shapes))
+        if known is None or not known.current():
+            known = _FINGERPRINTS[key, shapes] = package.fingerprint(integration, shapes, vectorize)
+        if known is None or known.name in _UNBUILDABLE:
+            return None
+        path = package.cache_dir() / f"{known.name}.pt2"
+        runner = package.load_or_build(build_program(integration), arguments, path, vectorize)
+    except Exception as error:  # noqa: BLE001 - export and AOTInductor raise many kinds; the fallback is safe
+        if known is None:
+            _FINGERPRINTS[key, shapes] = None
+        else:
+            _UNBUILDABLE.add(known.name)
+        warnings.warn(f"the whole solve could not be compiled ahead of time ({_first_line(error)}); "
+                      "compiling it in this process instead", RuntimeWarning, stacklevel=5)
+        return None
+    return runner(*arguments)
 
 
 def _compiled_in_process(key: tuple, integration, arguments: tuple, vectorize: bool):
@@ -99,7 +110,8 @@ def _first_line(error: Exception) -> str:
     return text.splitlines()[0] if text else type(error).__name__
 
 
-_PACKAGES: dict = {}  # (key, shapes) -> the loaded package's runner, or None
+_FINGERPRINTS: dict = {}  # (key, shapes) -> package.Fingerprint, or None
+_UNBUILDABLE: set = set()  # fingerprints whose package failed to build in this process
 _PROGRAMS: dict = {}
 _EVALUATIONS: dict = {}  # right-hand sides per step of the method, per key and padded shape
 # The loop driven from C++, not from inductor's Python wrapper: each iteration calls its kernels without a

@@ -18,12 +18,16 @@ from __future__ import annotations
 
 import hashlib
 import numbers
+import dataclasses
+import functools
 import os
+import platform
+import re
 import sys
+import sysconfig
 import types
 import uuid
 import warnings
-from functools import cache
 from pathlib import Path
 
 import torch
@@ -38,15 +42,37 @@ def cache_dir() -> Path:
     return Path(root) / "solves"
 
 
-def fingerprint(integration, shapes: tuple, vectorize: bool) -> str | None:
-    """A hex digest naming the package of ``integration``'s program for input ``shapes``; ``None``
-    where some function of the problem cannot be fingerprinted."""
+@dataclasses.dataclass
+class Fingerprint:
+    """A package's name, and what it was computed from, to tell cheaply whether it still holds."""
+
+    name: str
+    context: str
+    watched: list  # (dict, its items then): objects' state, globals and modules read
+    tensors: list  # (tensor, its version counter then): in-place changes
+    cells: list  # (closure cell, its contents then)
+
+    def current(self) -> bool:
+        """Whether nothing it was computed from has changed since (identities, not values: cheap)."""
+        return (self.context == _context()
+                and all(tensor._version == version for tensor, version in self.tensors)
+                and all(cell.cell_contents is contents for cell, contents in self.cells)
+                and all(len(mapping) == len(items) and all(mapping.get(key, _MISSING) is value for key, value in items)
+                        for mapping, items in self.watched))
+
+
+_MISSING = object()
+
+
+def fingerprint(integration, shapes: tuple, vectorize: bool) -> Fingerprint | None:
+    """The fingerprint naming the package of ``integration``'s program for input ``shapes``; ``None``
+    where some function of the problem cannot be described."""
     problem = integration.problem
-    parts = (torch.__version__, shapes, vectorize, str(problem.y0.dtype), str(problem.y0.device),
-             integration.method, problem.func, problem.jac, problem.time_derivative, problem.autonomous,
-             problem.max_steps, integration.controller, float(integration.origin), problem.rtol, problem.atol,
-             type(integration))
+    parts = (shapes, vectorize, str(problem.y0.dtype), str(problem.y0.device), integration.method, problem.func,
+             problem.jac, problem.time_derivative, problem.autonomous, problem.max_steps, integration.controller,
+             float(integration.origin), problem.rtol, problem.atol, type(integration))
     description = _Describer()
+    context = _context()
     try:
         text = description(parts)
     except _Unknown:
@@ -54,7 +80,17 @@ def fingerprint(integration, shapes: tuple, vectorize: bool) -> str | None:
     sources = [_package_sources(name) for name in sorted(description.packages)]
     if None in sources:
         return None
-    return hashlib.sha256((text + "".join(sources)).encode()).hexdigest()
+    name = hashlib.sha256((context + text + "".join(sources)).encode()).hexdigest()
+    return Fingerprint(name, context, description.watched, description.tensors, description.cells)
+
+
+def _context() -> str:
+    """What every program depends on beyond its problem: torch, Python, the CPU, inductor's environment,
+    the default dtype and kinetix's settings."""
+    machine = (torch.__version__, sys.version_info[:2], platform.machine(), torch.backends.cpu.get_cpu_capability(),
+               sorted((key, value) for key, value in os.environ.items() if key.startswith("TORCHINDUCTOR_")),
+               torch.get_default_dtype())
+    return repr(machine) + _kinetix_settings()
 
 
 def load(path: Path):
@@ -113,20 +149,31 @@ def load_or_build(program, arguments: tuple, path: Path, vectorize: bool):
 
 class _Describer:
     """Turns objects into text that changes whenever their behaviour could; records the top-level
-    packages whose sources define them."""
+    packages whose sources define them. Raises :class:`_Unknown` for anything it cannot describe."""
 
     _MODULE_INTERNALS = frozenset(vars(torch.nn.Module())) - {"training"}
+    _HOOKS = tuple(key for key in _MODULE_INTERNALS if "hook" in key)
 
     def __init__(self):
         self.packages: set[str] = set()
+        self.watched: list = []
+        self.tensors: list = []
+        self.cells: list = []
         self._seen: dict[int, tuple[int, object]] = {}  # holding the object keeps its id from being reused
+
+    def _watch(self, mapping: dict) -> dict:
+        self.watched.append((mapping, tuple(mapping.items())))
+        return mapping
 
     def __call__(self, value) -> str:
         if value is None or isinstance(value, (numbers.Number, str, bytes, torch.dtype, torch.device)):
             return repr(value)
         if isinstance(value, torch.Tensor):
-            data = value.detach().cpu().contiguous()
-            return f"tensor({data.dtype},{tuple(data.shape)},{hashlib.sha256(data.numpy().tobytes()).hexdigest()})"
+            self.tensors.append((value, value._version))
+            data = value.detach().cpu()
+            data = (data.to_dense() if data.layout != torch.strided else data).contiguous()
+            digest = hashlib.sha256(data.reshape(-1).view(torch.uint8).numpy().tobytes()).hexdigest()
+            return f"tensor({data.dtype},{tuple(data.shape)},{digest})"
         if type(value).__module__ == "numpy" and hasattr(value, "tobytes"):
             return f"array({value.dtype},{value.shape},{hashlib.sha256(value.tobytes()).hexdigest()})"
         if id(value) in self._seen:
@@ -138,74 +185,132 @@ class _Describer:
             return f"{type(value).__name__}({','.join(sorted(self(item) for item in value))})"
         if isinstance(value, dict):
             return "{" + ",".join(f"{self(key)}:{self(item)}" for key, item in value.items()) + "}"
+        if value is Ellipsis or type(value).__module__ == "typing" or type(value).__name__ == "_tuplegetter":
+            return repr(value)
+        if isinstance(value, re.Pattern):
+            return f"re({value.pattern!r},{value.flags})"
+        if isinstance(value, (staticmethod, classmethod, functools.cached_property)):
+            return f"{type(value).__name__}({self(getattr(value, '__func__', None) or value.func)})"
+        if isinstance(value, property):
+            return f"property({self((value.fget, value.fset, value.fdel))})"
+        if isinstance(value, types.CodeType):
+            return f"code({value.co_code.hex()},{self(value.co_consts)},{self(value.co_names)})"
         if isinstance(value, types.ModuleType):
             return f"module({value.__name__})"
         if isinstance(value, types.MethodType):
             return f"method({self(value.__func__)},{self(value.__self__)})"
         if isinstance(value, types.FunctionType):
+            self.cells.extend((cell, cell.cell_contents) for cell in value.__closure__ or ())
             closure = tuple(cell.cell_contents for cell in value.__closure__ or ())
-            return (f"function({self._name(value)},"
+            return (f"function({self._name(value)},{self(value.__code__)},"
                     f"{self((value.__defaults__, value.__kwdefaults__, closure, self._globals(value)))})")
         if isinstance(value, type):
-            return f"class({self._name(value)},{self(self._class_globals(value))})"
+            return f"class({self._name(value)},{self(self._class_state(value))})"
         if isinstance(value, types.BuiltinFunctionType):
+            owner = getattr(value, "__self__", None)
+            if getattr(value, "__module__", None) is None and isinstance(owner, type):  # tuple.__new__
+                return f"builtin({self._name(owner)}.{value.__name__})"
             return self._name(value)
         if isinstance(value, torch.nn.Module):
+            if any(getattr(module, key) for module in value.modules() for key in self._HOOKS):
+                raise _Unknown("a module with hooks")
+            for mapping in (vars(value), value._parameters, value._buffers, value._modules):
+                self._watch(mapping)
             state = {key: item for key, item in vars(value).items() if key not in self._MODULE_INTERNALS}
             return (f"module({self(type(value))},{self(dict(value.named_parameters()))},"
                     f"{self(dict(value.named_buffers()))},{self(dict(value.named_children()))},{self(state)})")
         if hasattr(value, "__dict__") and not _foreign(type(value).__module__):
-            state = vars(value)
+            state = self._watch(vars(value))
             if _ours(type(value).__module__):  # kinetix's private attributes are caches of its public ones
                 state = {key: item for key, item in state.items() if not key.startswith("_")}
             return f"object({self(type(value))},{self(state)})"
         raise _Unknown(type(value))  # e.g. functools.partial: its state is not in its __dict__
 
     def _globals(self, function: types.FunctionType) -> dict:
-        """The module-level names a user's function reads (a tensor or setting it uses is part of what it
-        computes); none for kinetix's own code, whose sources the fingerprint holds and which keeps no
-        such state."""
-        if _ours(function.__module__ or ""):
+        """The module-level names a user's function reads, and the attributes it may read of a user's
+        module (a tensor or setting it uses is part of what it computes); none for kinetix's own code,
+        whose sources and settings the fingerprint holds."""
+        if _ours(function.__module__):
             return {}
         names, codes = set(), [function.__code__]
         while codes:
             code = codes.pop()
             names.update(code.co_names)
             codes.extend(constant for constant in code.co_consts if isinstance(constant, types.CodeType))
-        return {name: function.__globals__[name] for name in sorted(names) if name in function.__globals__}
-
-    def _class_globals(self, cls: type) -> dict:
-        """The module-level names read by the methods a class (and its bases outside Python and torch) define."""
-        if _foreign(cls.__module__) or _ours(cls.__module__):
-            return {}
         found = {}
-        for base in cls.__mro__:
-            if not _foreign(base.__module__):
-                for member in vars(base).values():
-                    if isinstance(member, types.FunctionType):
-                        found.update(self._globals(member))
+        self._watch(function.__globals__)
+        for name in sorted(names):
+            value = function.__globals__.get(name, function.__globals__)
+            if value is function.__globals__:
+                continue
+            found[name] = value
+            if isinstance(value, types.ModuleType) and not _foreign(value.__name__) and not _ours(value.__name__):
+                self._watch(vars(value))
+                found[name] = {attribute: getattr(value, attribute) for attribute in sorted(names)
+                               if hasattr(value, attribute)}
         return found
 
+    def _class_state(self, cls: type) -> dict:
+        """What a user's class defines (methods, class attributes), its bases' outside Python and torch
+        included; nothing for Python's, torch's and kinetix's classes."""
+        if _foreign(cls.__module__) or _ours(cls.__module__):
+            return {}
+        for base in cls.__mro__:
+            if not _foreign(base.__module__):
+                self.watched.append((base.__dict__, tuple(base.__dict__.items())))
+        return {f"{base.__qualname__}.{key}": member for base in cls.__mro__ if not _foreign(base.__module__)
+                for key, member in vars(base).items()
+                if not (key.startswith("__") and key.endswith("__")) and key != "_abc_impl"}
+
     def _name(self, named) -> str:
-        module = getattr(named, "__module__", None) or "builtins"
+        module = getattr(named, "__module__", None)
+        if module is None:
+            raise _Unknown(f"{named!r} has no module")  # made by exec: no source to hold
+        package = module.split(".")[0]
         if not _foreign(module):
-            self.packages.add(module.split(".")[0])
-        return f"{module}.{getattr(named, '__qualname__', getattr(named, '__name__', '?'))}"
+            self.packages.add(package)
+        version = getattr(sys.modules.get(package), "__version__", "") if _installed(package) else ""
+        return f"{module}{version and '@' + str(version)}.{getattr(named, '__qualname__', getattr(named, '__name__', '?'))}"
 
 
-def _ours(module: str) -> bool:
-    """Whether ``module`` is kinetix's or one of its plugins' (``kinetix_*``)."""
-    return module.split(".")[0] == "kinetix" or module.startswith("kinetix_")
+def _ours(module: str | None) -> bool:
+    """Whether ``module`` is kinetix's own (its plugins, like users' code, are described in full)."""
+    return (module or "").split(".")[0] == "kinetix"
+
+
+_KINETIX_MODULES: list = [-1, []]  # len(sys.modules) when found, [(name, module)]
+
+
+def _kinetix_settings() -> str:
+    """kinetix's module-level settings (``UPPER_CASE`` numbers and strings) as they are now, in case one
+    was changed at run time."""
+    if _KINETIX_MODULES[0] != len(sys.modules):  # found again only when modules were imported
+        _KINETIX_MODULES[:] = [len(sys.modules), [(name, module) for name, module in list(sys.modules.items())
+                                                  if (name == "kinetix" or name.startswith("kinetix.")) and module]]
+    modules = _KINETIX_MODULES[1]
+    return repr(sorted((name, key, value) for name, module in modules for key, value in vars(module).items()
+                       if key.isupper() and isinstance(value, (numbers.Number, str))))
 
 
 def _foreign(module: str) -> bool:
-    """Whether ``module`` belongs to Python or torch, whose versions the fingerprint names instead of
-    their sources."""
+    """Whether ``module`` belongs to Python, torch or an installed library, whose versions the fingerprint
+    names instead of describing their code and state."""
     package = module.split(".")[0]
-    return package in ("builtins", "torch") or package in sys.stdlib_module_names
+    return package in ("builtins", "torch") or package in sys.stdlib_module_names or _installed(package)
 
 
-@cache
+@functools.cache
+def _installed(package: str) -> bool:
+    """Whether the top-level ``package`` was installed into site-packages (a library), rather than being
+    a project's own code (kinetix, an editable plugin, the user's scripts)."""
+    if package == "kinetix":
+        return False
+    origin = getattr(sys.modules.get(package), "__file__", None) or ""
+    libraries = {sysconfig.get_paths()[key] for key in ("purelib", "platlib")}
+    return any(origin.startswith(folder + os.sep) for folder in libraries)
+
+
+@functools.cache
 def _package_sources(package: str) -> str | None:
     """A digest of every Python source file of the top-level ``package`` (its file, for a module);
     ``None`` where it has no files (code typed into an interpreter)."""

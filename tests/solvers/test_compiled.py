@@ -26,6 +26,29 @@ def test_compiled_solve_takes_the_eager_steps_for_any_batch_size(robertson):
             torch.testing.assert_close(compiled.t_reached, eager.t_reached, rtol=0, atol=0)
 
 
+def test_a_package_built_from_an_expanded_state_serves_any_state(robertson):
+    t = torch.logspace(-5, 5, 20, dtype=torch.float64)
+    expanded = torch.tensor([1.0, 0.0, 0.0], dtype=torch.float64).expand(4, 3)  # stride 0 along the batch
+    members = torch.tensor([[1.0, 0.0, 0.0], [0.6, 1e-3, 0.399], [0.9, 0.0, 0.1], [0.5, 0.0, 0.5]], dtype=torch.float64)
+    with torch.no_grad():
+        for y0 in (expanded, members):
+            compiled = kinetix.integrate_mechanism(robertson, y0, t, rtol=1e-6, atol=1e-10, options={"compile": "solve"})
+            eager = kinetix.integrate_mechanism(robertson, y0, t, rtol=1e-6, atol=1e-10)
+            torch.testing.assert_close(compiled.ys, eager.ys, rtol=1e-9, atol=1e-20)
+
+
+def test_a_rate_constant_changed_in_place_is_solved_with_its_new_value(robertson):
+    t = torch.logspace(-5, 5, 20, dtype=torch.float64)
+    constant = next(tensor for tensor in [*robertson.parameters(), *robertson.buffers()] if tensor.is_floating_point())
+    with torch.no_grad():
+        before = kinetix.integrate_mechanism(robertson, t=t, rtol=1e-6, atol=1e-10, options={"compile": "solve"})
+        constant.mul_(10)
+        after = kinetix.integrate_mechanism(robertson, t=t, rtol=1e-6, atol=1e-10, options={"compile": "solve"})
+        eager = kinetix.integrate_mechanism(robertson, t=t, rtol=1e-6, atol=1e-10)
+    torch.testing.assert_close(after.ys, eager.ys, rtol=1e-9, atol=1e-20)
+    assert not torch.allclose(after.ys, before.ys)
+
+
 def test_threads_can_share_one_compiled_solve(robertson):
     from concurrent.futures import ThreadPoolExecutor
 
@@ -89,7 +112,7 @@ def test_without_a_package_the_solve_compiles_in_process(robertson, monkeypatch)
     from kinetix.solvers import compiled, package
 
     monkeypatch.setattr(package, "fingerprint", lambda *arguments: None)  # as for a function of unknown kind
-    monkeypatch.setattr(compiled, "_PACKAGES", {})
+    monkeypatch.setattr(compiled, "_FINGERPRINTS", {})
     t = torch.logspace(-5, 5, 20, dtype=torch.float64)
     y0 = torch.tensor([[1.0, 0.0, 0.0], [0.6, 1e-3, 0.399]], dtype=torch.float64)
     with torch.no_grad():

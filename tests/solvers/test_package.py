@@ -24,7 +24,8 @@ def fingerprint(func, tableau=RODAS5P, rtol=1e-6, shapes=SHAPES, vectorize=True)
     problem = Problem(func=func, y0=y0, t=torch.tensor([0.0, 1.0], dtype=torch.float64),
                       rtol=torch.full((3,), rtol, dtype=torch.float64), atol=torch.full((3,), 1e-10, dtype=torch.float64),
                       jac=getattr(func, "jacobian", None), autonomous=True, options={"compile": "solve"})
-    return package.fingerprint(_Integration(Rosenbrock(tableau), problem), shapes, vectorize)
+    found = package.fingerprint(_Integration(Rosenbrock(tableau), problem), shapes, vectorize)
+    return None if found is None else found.name
 
 
 def scaled_decay(t, y):
@@ -54,7 +55,51 @@ def closing_over(settings):
     return lambda t, y: -settings.scale * y
 
 
-@pytest.mark.parametrize("func", [functools.partial(scaled_decay), closing_over(types.SimpleNamespace(scale=2.0))])
+def made_by(kind):
+    if kind == "fast":
+        return lambda t, y: -10.0 * y
+    return lambda t, y: -y  # the same qualified name, another body
+
+
+class Decay(torch.nn.Module):
+    RATE = 1.0
+
+    def forward(self, t, y):
+        return -self.RATE * y
+
+
+def test_code_and_class_attributes_are_part_of_the_name(monkeypatch):
+    assert fingerprint(made_by("fast")) != fingerprint(made_by("slow"))
+    decay = fingerprint(Decay())
+    monkeypatch.setattr(Decay, "RATE", 2.0)
+    assert fingerprint(Decay()) != decay
+
+
+@pytest.mark.filterwarnings("ignore:Sparse CSR tensor support is in beta")
+def test_tensors_of_any_layout_and_dtype_are_described():
+    for tensor in (torch.ones(3, dtype=torch.bfloat16), torch.eye(3, dtype=torch.float64).to_sparse_csr()):
+        assert fingerprint(lambda t, y, k=tensor: -y) is not None
+
+
+def test_a_fingerprint_tells_when_what_it_was_computed_from_changed(robertson, monkeypatch):
+    y0 = torch.tensor([[1.0, 0.0, 0.0]], dtype=torch.float64)
+    problem = Problem(func=robertson, y0=y0, t=torch.tensor([0.0, 1.0], dtype=torch.float64),
+                      rtol=torch.full((3,), 1e-6, dtype=torch.float64), atol=torch.full((3,), 1e-10, dtype=torch.float64),
+                      jac=robertson.jacobian, autonomous=True, options={"compile": "solve"})
+    found = package.fingerprint(_Integration(Rosenbrock(RODAS5P), problem), SHAPES, True)
+    assert found.current()
+    with torch.no_grad():
+        next(tensor for tensor in [*robertson.parameters(), *robertson.buffers()] if tensor.is_floating_point()).add_(0)
+    assert not found.current()  # an in-place change, even to the same values, asks for the name again
+    user = package.fingerprint(_Integration(Rosenbrock(RODAS5P), Problem(**{**vars(problem), "func": scaled_decay,
+                                                                          "jac": None})), SHAPES, True)
+    assert user.current()
+    monkeypatch.setattr(__import__(__name__), "SCALE", torch.tensor(3.0, dtype=torch.float64))
+    assert not user.current()
+
+
+@pytest.mark.parametrize("func", [functools.partial(scaled_decay), closing_over(types.SimpleNamespace(scale=2.0)),
+                                  eval("lambda t, y: -y", {})])
 def test_a_function_holding_objects_of_unknown_kind_has_no_name(func):
     assert fingerprint(func) is None
 
