@@ -5,10 +5,12 @@ A package is the program of :func:`kinetix.solvers.compiled.build_program` for o
 exported with ``torch.export`` and compiled by AOTInductor into one file. Its name is a fingerprint
 of everything the program depends on: torch's version; the sources of every package that defines the
 problem's functions, the method and the loop; the modules' tensors and settings; the solver settings;
-the shapes and dtype. A later process computes the fingerprint (milliseconds), finds the file and
-loads it with torch's C++ loader: no ``torch._dynamo`` or ``torch._inductor`` import, which alone take
-seconds. Where a function cannot be fingerprinted (it holds an object of unknown kind), there is no
-package and the caller compiles in-process instead.
+the shapes and dtype (docs/solvers.md lists it all). A later process computes the fingerprint
+(milliseconds), finds the file and loads it with torch's C++ loader: no ``torch._dynamo`` or
+``torch._inductor`` import, which alone take seconds. Within a process a fingerprint is re-checked on
+every call by identity (tensor versions, attributes, globals, closure cells) and computed again when
+anything changed. Where a function cannot be fingerprinted (it holds an object of unknown kind), there
+is no package and the caller compiles in-process instead.
 
 Packages live in ``$KINETIX_CACHE_DIR/solves`` (default ``~/.cache/kinetix/solves``); each is written
 under a temporary name and renamed into place, so a reader never sees half a file.
@@ -16,10 +18,10 @@ under a temporary name and renamed into place, so a reader never sees half a fil
 
 from __future__ import annotations
 
-import hashlib
-import numbers
 import dataclasses
 import functools
+import hashlib
+import numbers
 import os
 import platform
 import re
@@ -31,6 +33,7 @@ import warnings
 from pathlib import Path
 
 import torch
+
 
 class _Unknown(Exception):
     """An object whose behaviour a fingerprint cannot capture."""
