@@ -76,7 +76,7 @@ def _packaged(key: tuple, integration, arguments: tuple, vectorize: bool):
         if known is None or known.name in _UNBUILDABLE:
             return None
         path = package.cache_dir() / f"{known.name}.pt2"
-        runner = package.load_or_build(build_program(integration), arguments, path, vectorize)
+        runner = package.load_or_build(lambda: build_program(integration), arguments, path, vectorize)
     except Exception as error:  # noqa: BLE001 - export and AOTInductor raise many kinds; the fallback is safe
         if known is None:
             _FINGERPRINTS[key, shapes] = None

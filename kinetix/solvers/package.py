@@ -138,15 +138,15 @@ def build(program, arguments: tuple, path: Path, vectorize: bool) -> None:
         partial.unlink(missing_ok=True)
 
 
-def load_or_build(program, arguments: tuple, path: Path, vectorize: bool):
-    """The package at ``path``, built from ``program`` first if it is missing or unreadable."""
+def load_or_build(make_program, arguments: tuple, path: Path, vectorize: bool):
+    """The package at ``path``, built first (from ``make_program()``) if it is missing or unreadable."""
     if path.is_file():
         try:
             return load(path)
         except RuntimeError as error:
             warnings.warn(f"the solve package {path} could not be loaded ({error}); building it again",
                           RuntimeWarning, stacklevel=3)
-    build(program, arguments, path, vectorize)
+    build(make_program(), arguments, path, vectorize)
     return load(path)
 
 
