@@ -17,8 +17,8 @@ import warnings
 import torch
 from torch._higher_order_ops import while_loop
 
-from .base import Solution, SolverStats, Status
 from . import package
+from .base import Solution, SolverStats, Status
 from .dense import interpolate
 
 
@@ -66,22 +66,19 @@ def _packaged(key: tuple, integration, arguments: tuple, vectorize: bool):
 
     The fingerprint is kept per problem and shape, and computed again whenever something it was
     computed from has changed (a rate constant changed in place, a global rebound)."""
-    shapes, known = tuple(tuple(argument.shape) for argument in arguments), None
-    if (key, shapes) in _FINGERPRINTS and _FINGERPRINTS[key, shapes] is None:
-        return None  # not describable: compiled in-process
+    shapes = tuple(tuple(argument.shape) for argument in arguments)
+    known = _FINGERPRINTS.get((key, shapes), _UNSEEN)
+    if known is None:
+        return None  # not describable, or its package failed: compiled in-process
     try:
-        known = _FINGERPRINTS.get((key, shapes))
-        if known is None or not known.current():
+        if known is _UNSEEN or not known.current():
             known = _FINGERPRINTS[key, shapes] = package.fingerprint(integration, shapes, vectorize)
-        if known is None or known.name in _UNBUILDABLE:
+        if known is None:
             return None
         path = package.cache_dir() / f"{known.name}.pt2"
         runner = package.load_or_build(lambda: build_program(integration), arguments, path, vectorize)
     except Exception as error:  # noqa: BLE001 - export and AOTInductor raise many kinds; the fallback is safe
-        if known is None:
-            _FINGERPRINTS[key, shapes] = None
-        else:
-            _UNBUILDABLE.add(known.name)
+        _FINGERPRINTS[key, shapes] = None  # not tried again in this process
         warnings.warn(f"the whole solve could not be compiled ahead of time ({_first_line(error)}); "
                       "compiling it in this process instead", RuntimeWarning, stacklevel=5)
         return None
@@ -111,7 +108,7 @@ def _first_line(error: Exception) -> str:
 
 
 _FINGERPRINTS: dict = {}  # (key, shapes) -> package.Fingerprint, or None
-_UNBUILDABLE: set = set()  # fingerprints whose package failed to build in this process
+_UNSEEN = object()
 _PROGRAMS: dict = {}
 _EVALUATIONS: dict = {}  # right-hand sides per step of the method, per key and padded shape
 # The loop driven from C++, not from inductor's Python wrapper: each iteration calls its kernels without a

@@ -203,8 +203,9 @@ class _Describer:
         if isinstance(value, types.MethodType):
             return f"method({self(value.__func__)},{self(value.__self__)})"
         if isinstance(value, types.FunctionType):
-            self.cells.extend((cell, cell.cell_contents) for cell in value.__closure__ or ())
-            closure = tuple(cell.cell_contents for cell in value.__closure__ or ())
+            cells = value.__closure__ or ()
+            closure = tuple(cell.cell_contents for cell in cells)
+            self.cells.extend(zip(cells, closure))
             return (f"function({self._name(value)},{self(value.__code__)},"
                     f"{self((value.__defaults__, value.__kwdefaults__, closure, self._globals(value)))})")
         if isinstance(value, type):
@@ -273,7 +274,8 @@ class _Describer:
         if not _foreign(module):
             self.packages.add(package)
         version = getattr(sys.modules.get(package), "__version__", "") if _installed(package) else ""
-        return f"{module}{version and '@' + str(version)}.{getattr(named, '__qualname__', getattr(named, '__name__', '?'))}"
+        qualified = getattr(named, "__qualname__", getattr(named, "__name__", "?"))
+        return f"{module}{version and '@' + str(version)}.{qualified}"
 
 
 def _ours(module: str | None) -> bool:

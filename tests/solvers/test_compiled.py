@@ -1,5 +1,11 @@
 """A whole solve as one compiled program gives the eager loop's steps and outputs, to rounding."""
 
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -37,15 +43,19 @@ print(json.dumps(solution.ys.tolist()))
 """
 
 
-def test_a_package_built_from_an_expanded_state_serves_any_state(tmp_path):
-    import json
-    import os
-    import subprocess
-    import sys
+def run_python(script: str, cache: Path, *arguments: str) -> subprocess.CompletedProcess:
+    """``script`` in a fresh interpreter with ``cache`` as kinetix's cache folder."""
+    environment = {**os.environ, "KINETIX_CACHE_DIR": str(cache), "OMP_NUM_THREADS": "1"}
+    return subprocess.run([sys.executable, "-c", script, *arguments], env=environment, check=True,
+                          capture_output=True, text=True)
 
-    environment = {**os.environ, "KINETIX_CACHE_DIR": str(tmp_path), "OMP_NUM_THREADS": "1"}
-    runs = {kind: json.loads(subprocess.run([sys.executable, "-c", STATES, kind], env=environment, check=True,
-                                            capture_output=True, text=True).stdout.splitlines()[-1])
+
+def printed(process: subprocess.CompletedProcess):
+    return json.loads(process.stdout.splitlines()[-1])
+
+
+def test_a_package_built_from_an_expanded_state_serves_any_state(tmp_path):
+    runs = {kind: printed(run_python(STATES, tmp_path, kind))
             for kind in ("expanded", "members")}  # the second process runs the first one's package
     members = torch.tensor([[1.0, 0.0, 0.0], [0.6, 1e-3, 0.399], [0.9, 0.0, 0.1], [0.5, 0.0, 0.5]], dtype=torch.float64)
     with torch.no_grad():
@@ -104,22 +114,14 @@ print(json.dumps({"compiler imported": "torch._dynamo" in sys.modules, "ys": sol
 
 
 def test_a_second_process_runs_the_solve_from_its_package_without_the_compiler(tmp_path):
-    import json
-    import os
-    import subprocess
-    import sys
-
-    environment = {**os.environ, "KINETIX_CACHE_DIR": str(tmp_path), "OMP_NUM_THREADS": "1"}
-    runs = [json.loads(subprocess.run([sys.executable, "-c", SECOND_PROCESS], env=environment, check=True,
-                                      capture_output=True, text=True).stdout.splitlines()[-1]) for _ in range(2)]
+    runs = [printed(run_python(SECOND_PROCESS, tmp_path)) for _ in range(2)]
     assert len(list((tmp_path / "solves").glob("*.pt2"))) == 1
     assert runs[0]["compiler imported"] and not runs[1]["compiler imported"]
     assert runs[1]["ys"] == runs[0]["ys"]
     (path,) = (tmp_path / "solves").glob("*.pt2")
     path.write_bytes(b"not a package")  # a damaged file is built again, with a warning, not trusted
-    rebuilt = subprocess.run([sys.executable, "-c", SECOND_PROCESS], env=environment, check=True, capture_output=True,
-                             text=True)
-    assert "could not be loaded" in rebuilt.stderr and json.loads(rebuilt.stdout.splitlines()[-1])["ys"] == runs[0]["ys"]
+    rebuilt = run_python(SECOND_PROCESS, tmp_path)
+    assert "could not be loaded" in rebuilt.stderr and printed(rebuilt)["ys"] == runs[0]["ys"]
     assert path.stat().st_size > 1000 and not list((tmp_path / "solves").glob(".*partial*"))
     with torch.no_grad():
         eager = kinetix.integrate_mechanism(kinetix.load_mechanism("robertson"), rtol=1e-6, atol=1e-10)
