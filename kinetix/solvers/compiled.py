@@ -20,6 +20,7 @@ from torch._higher_order_ops import while_loop
 from . import package
 from .base import Solution, SolverStats, Status
 from .dense import interpolate
+from .loop import ControlState, control
 
 
 def bucket(size: int) -> int:
@@ -38,14 +39,14 @@ def solve_compiled(integration, y0: torch.Tensor, h0: torch.Tensor, t_out: torch
         h0 = torch.cat([h0, h0[:1].expand(padded_batch - batch, -1)])
     if padded_times > times:
         t_out = torch.cat([t_out, t_out[-1:].expand(padded_times - times)])
-    key = _key(integration)
+    key = problem_key(integration)
     shaped = (key, y0.shape)
     if shaped not in _EVALUATIONS:  # one eager step: the method's count, and the caches it builds for this shape
         t0 = torch.zeros_like(h0)
         _EVALUATIONS[shaped] = integration.method.step(integration.system, t0, y0, h0,
                                                        integration.system.rhs(t0, y0)).rhs_evals
     # contiguous: a package is compiled for its example's strides (an expanded y0 has stride 0)
-    vectorize, arguments = _vectorize(*y0.shape), (y0.contiguous(), h0.contiguous(), t_out.contiguous())
+    vectorize, arguments = vectorized(*y0.shape), (y0.contiguous(), h0.contiguous(), t_out.contiguous())
     outputs = _packaged(key, integration, arguments, vectorize) if y0.device.type == "cpu" else None
     if outputs is None:
         outputs = _compiled_in_process(key, integration, arguments, vectorize)
@@ -79,7 +80,7 @@ def _packaged(key: tuple, integration, arguments: tuple, vectorize: bool):
         runner = package.load_or_build(lambda: build_program(integration), arguments, path, vectorize)
     except Exception as error:  # noqa: BLE001 - export and AOTInductor raise many kinds; the fallback is safe
         _FINGERPRINTS[key, shapes] = None  # not tried again in this process
-        warnings.warn(f"the whole solve could not be compiled ahead of time ({_first_line(error)}); "
+        warnings.warn(f"the whole solve could not be compiled ahead of time ({first_line(error)}); "
                       "compiling it in this process instead", RuntimeWarning, stacklevel=5)
         return None
     return runner(*arguments)
@@ -96,13 +97,13 @@ def _compiled_in_process(key: tuple, integration, arguments: tuple, vectorize: b
             state, values = program(*arguments)
     except torch._dynamo.exc.TorchDynamoException as error:
         _PROGRAMS[key, vectorize] = None
-        warnings.warn(f"compile='solve' is not available for this problem ({_first_line(error)}); solving step by "
+        warnings.warn(f"compile='solve' is not available for this problem ({first_line(error)}); solving step by "
                       "step", RuntimeWarning, stacklevel=5)
         return None
     return (*state, values)
 
 
-def _first_line(error: Exception) -> str:
+def first_line(error: Exception) -> str:
     text = str(error).strip()
     return text.splitlines()[0] if text else type(error).__name__
 
@@ -113,7 +114,7 @@ _PROGRAMS: dict = {}
 _EVALUATIONS: dict = {}  # right-hand sides per step of the method, per key and padded shape
 # The loop driven from C++, not from inductor's Python wrapper: each iteration calls its kernels without a
 # return to Python (Robertson 1.9x, POLLU 3.9x faster per solve on this machine's CPU; compile 51 s against 41 s).
-_CPU_OPTIONS = {"cpp_wrapper": True}
+CPU_OPTIONS = {"cpp_wrapper": True}
 
 
 def _cacheable_while_loop() -> dict[str, str]:
@@ -125,7 +126,7 @@ def _cacheable_while_loop() -> dict[str, str]:
             "torch.ops.higher_order.while_loop": torch.__version__}
 
 
-def _key(integration) -> tuple:
+def problem_key(integration) -> tuple:
     """What a compiled solve depends on beyond its tensors' shapes: method, functions and settings."""
     problem = integration.problem
     return (integration.method, problem.func, problem.jac, problem.time_derivative, problem.autonomous,
@@ -133,7 +134,7 @@ def _key(integration) -> tuple:
             tuple(problem.atol.tolist()), problem.y0.dtype, problem.y0.device)
 
 
-def _vectorize(batch: int, n: int) -> bool:
+def vectorized(batch: int, n: int) -> bool:
     """Whether inductor's CPU code may use SIMD vectors. It vectorises the innermost dimension, the ``n``
     species: for a batch of members with few species most lanes are masked off, and plain loops over the
     batch run faster (1024 Robertson members: 4.3x less time, 1.7x less compile time; one member alone
@@ -149,7 +150,7 @@ def _program(key: tuple, integration, vectorize: bool):
     if (key, vectorize) not in _PROGRAMS:
         options = None
         if integration.problem.y0.device.type == "cpu":
-            options = _CPU_OPTIONS if vectorize else {**_CPU_OPTIONS, "cpp.vec_isa_ok": False}
+            options = CPU_OPTIONS if vectorize else {**CPU_OPTIONS, "cpp.vec_isa_ok": False}
         _PROGRAMS[key, vectorize] = torch.compile(build_program(integration), fullgraph=True, dynamic=False,
                                                   options=options)
     return _PROGRAMS[key, vectorize]
@@ -158,57 +159,73 @@ def _program(key: tuple, integration, vectorize: bool):
 def build_program(integration):
     """The function that ``torch.compile`` turns into one program: ``(y0, h0, t_out) ->
     ((t, attempts, accepted, status), values (B, T, n))``."""
-    from .loop import _control, _ControlState  # the loop's own control, step for step
+    owner = Owner(integration, iteration(integration))
 
+    def program(y0, h0, t_out):
+        carried, t_end, codes = initial_carried(integration, y0, h0, t_out)
+        tensors = owner.tensors()
+
+        def running(*carried):
+            return carried[3].any()
+
+        def body(*carried):
+            out = owner.call(carried[14], carried[:14], t_out, t_end, codes)
+            return unaliased((*out, {name: tensor.clone() for name, tensor in carried[14].items()}), carried)
+
+        final = while_loop(running, body, (*carried, tensors))
+        state = ControlState(*final[:10])
+        return (state.t, state.attempts, state.accepted, state.status), final[12]
+
+    return program
+
+
+def iteration(integration):
+    """``step_once(carried, t_out, t_end, codes)``: one iteration of the loop (attempt, control, dense
+    output) on the 14 carried tensors of :func:`initial_carried`; the new ``carried``."""
     method, system, problem = integration.method, integration.system, integration.problem
     error_norm = integration.error_norm
     max_steps, order, controller = problem.max_steps, method.error_order + 1, integration.controller
 
     def step_once(carried, t_out, t_end, codes):
-        """One iteration of the loop: attempt, control, dense output; the new ``carried``."""
-        state, (y, f0, values, filled) = _ControlState(*carried[:10]), carried[10:]
+        state, (y, f0, values, filled) = ControlState(*carried[:10]), carried[10:]
         step = method.step(system, state.t, y, state.h, f0)
         err = error_norm(step.error, y, step.y_new)
-        new, accept, t_new = _control(state, (controller, order, max_steps, t_end, *codes), err, step.ok)
+        new, accept, t_new = control(state, (controller, order, max_steps, t_end, *codes), err, step.ok)
         length = t_new - state.t
         inside = accept & (t_out >= state.t) & (t_out <= t_new) & ~filled
         theta = (t_out - state.t) / torch.where(length > 0, length, torch.ones_like(length))
         dense = interpolate(theta.unsqueeze(-1), y.unsqueeze(1), step.y_new.unsqueeze(1), step.dense.unsqueeze(1))
         values = torch.where(inside.unsqueeze(-1), dense, values)
         y = torch.where(accept, step.y_new, y)
-        return (*(getattr(new, name) for name in _ControlState.__dataclass_fields__), y, system.rhs(new.t, y),
+        return (*(getattr(new, name) for name in ControlState.__dataclass_fields__), y, system.rhs(new.t, y),
                 values, filled | inside)
 
-    owner = _Owner(_modules(problem), step_once)
+    return step_once
 
-    def program(y0, h0, t_out):
-        batch = y0.shape[0]
-        t = torch.zeros(batch, 1, dtype=y0.dtype, device=y0.device)
-        t_end = t_out[-1:].expand(batch, 1).clone()
-        codes = tuple(torch.tensor(code, device=y0.device)
-                      for code in (Status.MAX_STEPS, Status.STEP_UNDERFLOW, Status.NONFINITE))
-        at_start = (t_out == 0).expand(batch, -1)
-        values = torch.where(at_start.unsqueeze(-1), y0.unsqueeze(1), torch.full_like(y0, torch.nan).unsqueeze(1))
-        h = torch.minimum(h0, t_end - t)
-        zeros = torch.zeros(batch, 1, dtype=torch.long, device=y0.device)
-        active = torch.ones(batch, 1, dtype=torch.bool, device=y0.device)
-        tensors = {name: tensor.clone() for name, tensor in [*owner.named_parameters(), *owner.named_buffers()]}
-        carried = (t, h, h >= t_end - t, active, torch.ones_like(t), ~active, zeros, zeros.clone(), zeros.clone(),
-                   zeros.clone(), y0.clone(), system.rhs(t, y0), values, at_start.clone(), tensors)
 
-        def running(*carried):
-            return carried[3].any()
+def initial_carried(integration, y0, h0, t_out):
+    """The loop's state at the start: ``(carried, t_end (B, 1), status codes)``; ``carried`` holds the
+    10 fields of the control state, then ``y``, ``f(t, y)``, the output values ``(B, T, n)`` and which of
+    them are filled ``(B, T)``."""
+    batch = y0.shape[0]
+    t = torch.zeros(batch, 1, dtype=y0.dtype, device=y0.device)
+    t_end = t_out[-1:].expand(batch, 1).clone()
+    codes = tuple(torch.tensor(code, device=y0.device)
+                  for code in (Status.MAX_STEPS, Status.STEP_UNDERFLOW, Status.NONFINITE))
+    at_start = (t_out == 0).expand(batch, -1)
+    values = torch.where(at_start.unsqueeze(-1), y0.unsqueeze(1), torch.full_like(y0, torch.nan).unsqueeze(1))
+    h = torch.minimum(h0, t_end - t)
+    zeros = torch.zeros(batch, 1, dtype=torch.long, device=y0.device)
+    active = torch.ones(batch, 1, dtype=torch.bool, device=y0.device)
+    carried = (t, h, h >= t_end - t, active, torch.ones_like(t), ~active, zeros, zeros.clone(), zeros.clone(),
+               zeros.clone(), y0.clone(), integration.system.rhs(t, y0), values, at_start.clone())
+    return carried, t_end, codes
 
-        def body(*carried):
-            out = torch.func.functional_call(owner, carried[14], (carried[:14], t_out, t_end, codes))
-            out = (*out, {name: tensor.clone() for name, tensor in carried[14].items()})
-            return tuple(part.clone() if any(part is old for old in carried) else part for part in out)  # no aliasing
 
-        final = while_loop(running, body, carried)
-        state = _ControlState(*final[:10])
-        return (state.t, state.attempts, state.accepted, state.status), final[12]
-
-    return program
+def unaliased(out: tuple, carried: tuple) -> tuple:
+    """``out`` with a copy of every part that is one of the ``carried`` inputs: ``while_loop`` refuses a
+    body that returns its input."""
+    return tuple(part.clone() if any(part is old for old in carried) else part for part in out)
 
 
 def _modules(problem) -> list[torch.nn.Module]:
@@ -223,13 +240,21 @@ def _modules(problem) -> list[torch.nn.Module]:
     return found
 
 
-class _Owner(torch.nn.Module):
+class Owner(torch.nn.Module):
     """Holds the problem's modules, so that ``functional_call`` can hand them the loop's tensors."""
 
-    def __init__(self, modules, function):
+    def __init__(self, integration, function):
         super().__init__()
-        self.owned = torch.nn.ModuleList(modules)
+        self.owned = torch.nn.ModuleList(_modules(integration.problem))
         self.function = function
 
     def forward(self, *arguments):
         return self.function(*arguments)
+
+    def tensors(self) -> dict[str, torch.Tensor]:
+        """Copies of the modules' parameters and buffers, by name: what :meth:`call` takes."""
+        return {name: tensor.clone() for name, tensor in [*self.named_parameters(), *self.named_buffers()]}
+
+    def call(self, tensors: dict, *arguments):
+        """The function, with the modules' parameters and buffers replaced by ``tensors``."""
+        return torch.func.functional_call(self, tensors, arguments)

@@ -100,8 +100,7 @@ class _Integration:
         root_n = y0.shape[-1] ** 0.5  # the norm below is an RMS
         self.atol_rms, self.rtol_rms = problem.atol * root_n, problem.rtol * root_n
         self.step = method.step
-        self.whole_solve_compiled = (options.get("compile") == "solve" and on_step is None
-                                     and not torch.is_grad_enabled())
+        self.whole_solve_compiled = options.get("compile") == "solve" and on_step is None
         if options.get("compile"):
             if not method.compilable:
                 raise SolverError(f"{method.name} cannot run compiled (its iteration stops member by member); "
@@ -168,6 +167,17 @@ class _Integration:
         with _cpu_settings(threads):
             return self._run()
 
+    def _solve_compiled(self, h: torch.Tensor, t_out: torch.Tensor) -> Solution | None:
+        """The whole solve as one compiled program, and its gradient as another where one is recorded;
+        ``None`` where it cannot be compiled or a gradient would be lost (the loop then runs)."""
+        from .compiled import solve_compiled
+        from .compiled_gradient import solve_compiled_with_gradient
+
+        y0 = self.problem.y0
+        if torch.is_grad_enabled():
+            return solve_compiled_with_gradient(self, y0, h, t_out)
+        return solve_compiled(self, y0, h, t_out)
+
     def _run(self) -> Solution:
         problem, system, method = self.problem, self.system, self.method
         y = problem.y0
@@ -187,15 +197,13 @@ class _Integration:
             with torch.no_grad():
                 h = self.initial_step(t.view(-1), y.detach(), f0.detach(), t_end.view(-1)).view(batch, 1)
         if self.whole_solve_compiled:
-            from .compiled import solve_compiled
-
-            solution = solve_compiled(self, y, h, t_out)
+            solution = self._solve_compiled(h, t_out)
             if solution is not None:
                 return solution
         active = torch.ones(batch, 1, dtype=torch.bool, device=device)
         h = torch.minimum(h, t_end - t)
-        state = _ControlState(t, h, h >= t_end - t, active, torch.ones_like(t), ~active, zeros, zeros, zeros, zeros)
-        control = _compiled(_control) if problem.options.get("compile") else _control
+        state = ControlState(t, h, h >= t_end - t, active, torch.ones_like(t), ~active, zeros, zeros, zeros, zeros)
+        decide = _compiled(control) if problem.options.get("compile") else control
         settings = (self.controller, method.error_order + 1, problem.max_steps, t_end,
                     *(torch.tensor(code, device=device) for code in (Status.MAX_STEPS, Status.STEP_UNDERFLOW,
                                                                      Status.NONFINITE)))
@@ -210,7 +218,7 @@ class _Integration:
                 err = self.error_norm(step.error, y, y_new)
                 if step.rhs_evals != nominal_evaluations:  # counted per attempt below; correct the difference
                     state.rhs_evals = torch.add(state.rhs_evals, state.active, alpha=step.rhs_evals - nominal_evaluations)
-                state, accept, t_new = control(state, settings, err, step.ok)
+                state, accept, t_new = decide(state, settings, err, step.ok)
             dense.records.record(accept, t_old, t_new, y, y_new, step.dense)
             if self.on_step is not None:
                 self.on_step(accept.view(-1), t_old.view(-1) + self.origin, t_new.view(-1) + self.origin, y, y_new,
@@ -231,7 +239,7 @@ class _Integration:
 
 
 @dataclass
-class _ControlState:
+class ControlState:
     """Per-member step control, each a ``(B, 1)`` column: time, next step, whether that step ends
     the solve, still running, last accepted error norm, whether the last attempt was rejected,
     attempts, accepted steps, evaluations of ``f`` beyond the method's nominal count, status."""
@@ -248,7 +256,7 @@ class _ControlState:
     status: torch.Tensor
 
 
-def _control(state: _ControlState, settings, err, ok):
+def control(state: ControlState, settings, err, ok):
     """Accept or reject every member's attempted step and choose its next one:
     ``(new state, accepted (B, 1), end time of the attempted step (B, 1))``; every field of the
     state is a ``(B, 1)`` column. ``err`` is non-finite
@@ -274,7 +282,7 @@ def _control(state: _ControlState, settings, err, ok):
     out_of_steps = running & (attempts >= max_steps)
     status = torch.where(out_of_steps, max_steps_code, state.status)
     status = torch.where(underflow, torch.where(finite, underflow_code, nonfinite_code), status)
-    new_state = _ControlState(
+    new_state = ControlState(
         t, h, final, running ^ (underflow | out_of_steps), torch.where(accept, err.clamp(min=1e-4), state.err_prev),
         ~accept, attempts, state.accepted + accept, state.rhs_evals, status,
     )

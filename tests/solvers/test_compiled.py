@@ -93,17 +93,6 @@ def test_threads_can_share_one_compiled_solve(robertson):
             torch.testing.assert_close(ys, eager, rtol=1e-9, atol=1e-20)
 
 
-def test_with_gradients_recorded_the_steps_are_compiled_instead():
-    y0 = torch.tensor([1.0, 0.0, 0.0], dtype=torch.float64, requires_grad=True)
-    t = torch.tensor([0.0, 1.0, 10.0], dtype=torch.float64)
-    ys = kinetix.odeint(robertson, y0, t, rtol=1e-8, atol=1e-12, jac=robertson_jacobian,
-                        options={"autonomous": True, "compile": "solve"})
-    (grad,) = torch.autograd.grad(ys[-1, 0], y0)
-    eager = kinetix.odeint(robertson, y0, t, rtol=1e-8, atol=1e-12, jac=robertson_jacobian, options={"autonomous": True})
-    (expected,) = torch.autograd.grad(eager[-1, 0], y0)
-    torch.testing.assert_close(grad, expected, rtol=1e-9, atol=0)
-
-
 SECOND_PROCESS = """
 import json, sys, torch, kinetix
 with torch.no_grad():

@@ -49,7 +49,7 @@ class SolverConfig:
     eval_atol: float = 1e-10          # relative to each species' y_scale
     max_steps: int = 5000
     adjoint: bool = False
-    compile: bool = False             # torch.compile the solver step
+    compile: bool = False             # compile the whole solve and its gradient
 
 
 @dataclass

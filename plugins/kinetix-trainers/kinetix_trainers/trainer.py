@@ -164,7 +164,7 @@ class _Run:
         solution = kinetix.solve(self.field, self.dataset.y0[index], self.dataset.t[:horizon],
                                  t0=min(self.dataset.t0, float(self.dataset.t[0])), method=solver.method, rtol=rtol,
                                  atol=atol * self.y_scale, max_steps=solver.max_steps, adjoint=solver.adjoint,
-                                 raise_on_failure=False, options={"compile": True} if solver.compile else None)
+                                 raise_on_failure=False, options={"compile": "solve"} if solver.compile else None)
         pred = solution.ys.transpose(0, 1)  # (B, horizon, n)
         target = self.dataset.y[index, :horizon]
         return self.loss_fn(pred, target, self.loss_scale), solution

@@ -1,0 +1,228 @@
+"""The gradient of a whole compiled solve: a discrete adjoint, forward and backward as compiled programs.
+
+The forward program is the compiled loop of :mod:`.compiled`, run in chunks of :data:`CHUNK`
+iterations that each also record where every member was (time, step, state, accepted or not). The
+backward program walks a chunk's records in reverse inside one ``while_loop``: at each accepted
+step it recomputes the step from its recorded start and pulls the cotangents of the step's end
+state and of the outputs the step's dense output filled back to its start state and the
+parameters (``torch.func.vjp``). This is backpropagation through the same steps (step sizes held
+constant, as in the eager loop), so the gradient equals the eager loop's to rounding; memory is the
+records, linear in the number of iterations, whatever the number of operations in a step.
+
+Used by the loop for ``options={"compile": "solve"}`` when a gradient is recorded.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import torch
+from torch._higher_order_ops import while_loop
+
+from ..errors import SolverError
+from .adjoint import check_no_lost_gradients
+from .base import Solution, SolverStats
+from .compiled import (CPU_OPTIONS, Owner, bucket, first_line, initial_carried, iteration, problem_key, solve_compiled,
+                       unaliased, vectorized)
+from .dense import interpolate
+from .loop import ControlState
+
+CHUNK = 64  # loop iterations per forward call: the records' granularity
+
+
+def solve_compiled_with_gradient(integration, y0: torch.Tensor, h0: torch.Tensor,
+                                 t_out: torch.Tensor) -> Solution | None:
+    """``integration`` (a ``loop._Integration``) solved from ``y0`` ``(B, n)`` with first steps ``h0``
+    ``(B, 1)`` at loop times ``t_out`` ``(T,)``; the outputs carry gradients to ``y0`` and to the
+    parameters and buffers of the problem's modules that require grad. Shapes are padded as in
+    :func:`.compiled.solve_compiled`. ``None`` where the problem's functions reach another tensor that
+    requires grad (a closure's, a global's): the compiled backward would lose its gradient."""
+    batch, times = y0.shape[0], t_out.shape[0]
+    padded_batch, padded_times = bucket(batch), bucket(times)
+    programs = _programs(integration, vectorized(padded_batch, y0.shape[1]))
+    names = programs.differentiable(integration)
+    if names is None or programs.failed:
+        return None
+    if not names and not y0.requires_grad:  # nothing to differentiate: the forward program alone
+        with torch.no_grad():
+            return solve_compiled(integration, y0, h0, t_out)
+    if padded_batch > batch:
+        y0 = torch.cat([y0, y0[:1].expand(padded_batch - batch, -1)])
+        h0 = torch.cat([h0, h0[:1].expand(padded_batch - batch, -1)])
+    if padded_times > times:
+        t_out = torch.cat([t_out, t_out[-1:].expand(padded_times - times)])
+    evaluations = programs.evaluations(y0, h0)  # an eager step first also fills the method's caches for this shape
+    tensors = programs.owner.tensors()
+    state: list = []
+    try:
+        values = _Solve.apply(programs, state, names, h0.contiguous(), t_out.contiguous(), y0.contiguous(),
+                              *(tensors[name] for name in names))
+    except torch._dynamo.exc.TorchDynamoException as error:
+        programs.failed = True
+        warnings.warn(f"compile='solve' with gradients is not available for this problem ({first_line(error)}); "
+                      "solving step by step", RuntimeWarning, stacklevel=5)
+        return None
+    t, attempts, accepted, status = (part[:batch].view(-1) for part in state)
+    method = integration.method
+    first = 1 if integration.problem.first_step is not None else 2
+    stats = SolverStats(accepted, attempts - accepted, first + attempts * (1 + evaluations),
+                        attempts * method.jacobians_per_step, attempts * method.factorizations_per_step)
+    return Solution(values[:batch, :times].transpose(0, 1), stats, status, t + integration.origin)
+
+
+class _Solve(torch.autograd.Function):
+    """``values (B, T, n)`` from ``y0`` and the differentiable tensors, recording the forward's
+    iterations for the backward program. ``state`` (a list) receives ``(t, attempts, accepted,
+    status)``."""
+
+    @staticmethod
+    def forward(ctx, programs, state, names, h0, t_out, y0, *differentiable):
+        tensors = {**programs.owner.tensors(), **{name: tensor.detach() for name, tensor in zip(names, differentiable)}}
+        carried, t_end, codes = initial_carried(programs.integration, y0, h0, t_out)
+        chunks = []
+        while True:
+            carried, records = programs.forward(carried, tensors, t_out, t_end, codes)
+            chunks.append(records)
+            if not bool(carried[3].any()):
+                break
+        final = ControlState(*carried[:10])
+        state.extend((final.t, final.attempts, final.accepted, final.status))
+        ctx.programs, ctx.names, ctx.chunks, ctx.tensors = programs, names, chunks, tensors
+        ctx.save_for_backward(t_out)
+        return carried[12]
+
+    @staticmethod
+    def backward(ctx, values_bar):
+        (t_out,) = ctx.saved_tensors
+        values_bar = values_bar.contiguous()
+        differentiable = {name: ctx.tensors[name] for name in ctx.names}
+        fixed = {name: tensor for name, tensor in ctx.tensors.items() if name not in differentiable}
+        lam = values_bar.new_zeros(values_bar.shape[0], values_bar.shape[-1])
+        grads = {name: torch.zeros_like(tensor) for name, tensor in differentiable.items()}
+        for records in reversed(ctx.chunks):
+            lam, grads = ctx.programs.backward(records, lam, grads, fixed, differentiable, values_bar, t_out)
+        at_start = (t_out == 0).view(1, -1, 1)
+        lam = lam + torch.where(at_start, values_bar, 0.0).sum(1)
+        return (None, None, None, None, None, lam, *(grads[name] for name in ctx.names))
+
+
+class _Programs:
+    """The forward and backward programs of one problem, compiled once per process."""
+
+    def __init__(self, integration, vectorize_loops: bool):
+        self.integration = integration
+        self.owner = Owner(integration, iteration(integration))
+        self.step_owner = Owner(integration, _step_with_outputs(integration))
+        options = None
+        if integration.problem.y0.device.type == "cpu":
+            options = CPU_OPTIONS if vectorize_loops else {**CPU_OPTIONS, "cpp.vec_isa_ok": False}
+        self.forward = torch.compile(self._forward, fullgraph=True, dynamic=False, options=options)
+        self.backward = torch.compile(self._backward, fullgraph=True, dynamic=False, options=options)
+        self._evaluations: dict = {}
+        self.failed = False  # the forward could not be compiled: the loop solves step by step
+
+    def differentiable(self, integration) -> list[str] | None:
+        """Names of the modules' tensors that require grad; ``None`` where ``f`` (or a ``jac`` that is
+        given) reaches another tensor that requires grad, or the output times do."""
+        problem = integration.problem
+        if problem.t.requires_grad:
+            return None
+        named = {name: tensor for name, tensor in [*self.owner.named_parameters(), *self.owner.named_buffers()]
+                 if tensor.requires_grad}
+        t = torch.zeros(problem.y0.shape[0], 1, dtype=problem.y0.dtype, device=problem.y0.device)
+        y = problem.y0.detach()
+        functions = [integration.system.rhs] + ([integration.system.jacobian] if problem.jac is not None else [])
+        try:  # a Jacobian from autodiff reaches what f reaches
+            for function in functions:
+                check_no_lost_gradients(function(t, y), list(named.values()))
+        except SolverError:
+            return None
+        return list(named)
+
+    def evaluations(self, y0, h0) -> int:
+        """Right-hand sides per attempted step beyond ``f(t, y)``, from one eager step per shape."""
+        if y0.shape not in self._evaluations:
+            t0, system = torch.zeros_like(h0), self.integration.system
+            with torch.no_grad():
+                self._evaluations[y0.shape] = self.integration.method.step(system, t0, y0, h0,
+                                                                           system.rhs(t0, y0)).rhs_evals
+        return self._evaluations[y0.shape]
+
+    def _forward(self, carried, tensors, t_out, t_end, codes):
+        """Up to :data:`CHUNK` iterations from ``carried``: ``(carried, records)``; records are
+        ``(count, t (C, B, 1), h, t_new, accepted (C, B, 1), y (C, B, n))`` for the first ``count``."""
+        y = carried[10]
+        slots = torch.arange(CHUNK, device=y.device).view(CHUNK, 1, 1)
+        column = torch.zeros(CHUNK, *carried[0].shape, dtype=y.dtype, device=y.device)
+        records = (torch.zeros((), dtype=torch.long, device=y.device), column, column.clone(), column.clone(),
+                   torch.zeros(column.shape, dtype=torch.bool, device=y.device),
+                   torch.zeros(CHUNK, *y.shape, dtype=y.dtype, device=y.device))
+
+        def running(*loop):
+            return (loop[14] < CHUNK) & loop[3].any()
+
+        def body(*loop):
+            old, count = loop[:14], loop[14]
+            new = self.owner.call(loop[20], old, t_out, t_end, codes)
+            here = slots == count
+            accepted = new[7] > old[7]
+            saved = [torch.where(here, part.unsqueeze(0), record)
+                     for part, record in zip((old[0], old[1], new[0], accepted, old[10]), loop[15:20])]
+            return unaliased((*new, count + 1, *saved, {name: tensor.clone() for name, tensor in loop[20].items()}),
+                             loop)
+
+        final = while_loop(running, body, (*carried, *records, tensors))
+        return final[:14], final[14:20]
+
+    def _backward(self, records, lam, grads, fixed, differentiable, values_bar, t_out):
+        """``(lam, grads)`` pulled back through a chunk's recorded iterations, last to first: ``lam``
+        ``(B, n)`` the cotangent of the state after the chunk, ``grads`` those of ``differentiable``."""
+        count, t_all, h_all, t_new_all, accepted_all, y_all = records
+
+        def running(index, lam, grads):
+            return index >= 0
+
+        def body(index, lam, grads):
+            t, h, t_new, accepted, y = (part.index_select(0, index.view(1)).squeeze(0)
+                                        for part in (t_all, h_all, t_new_all, accepted_all, y_all))
+            h = torch.where(accepted, h, 0.0)  # a rejected attempt is recomputed as a harmless empty step
+            filled = accepted & (t_out > t) & (t_out <= t_new)
+
+            def step(tensors, start):
+                return self.step_owner.call({**fixed, **tensors}, t, h, t_new, start, t_out)
+
+            _, pullback = torch.func.vjp(step, differentiable, y)
+            cotangents = (torch.where(accepted, lam, 0.0), torch.where(filled.unsqueeze(-1), values_bar, 0.0))
+            pulled, lam_before = pullback(cotangents)
+            lam = torch.where(accepted, lam_before, lam)
+            return index - 1, lam, {name: grads[name] + pulled[name] for name in grads}
+
+        _, lam, grads = while_loop(running, body, (count - 1, lam.clone(),
+                                                   {name: tensor.clone() for name, tensor in grads.items()}))
+        return lam, grads
+
+
+def _step_with_outputs(integration):
+    """``(t, h, t_new, y, t_out) -> (y_new (B, n), dense output at t_out (B, T, n))``: one step of the
+    method from ``(t, y)``, as the forward took it."""
+    method, system = integration.method, integration.system
+
+    def step(t, h, t_new, y, t_out):
+        result = method.step(system, t, y, h, system.rhs(t, y))
+        length = t_new - t
+        theta = (t_out - t) / torch.where(length > 0, length, torch.ones_like(length))
+        dense = interpolate(theta.unsqueeze(-1), y.unsqueeze(1), result.y_new.unsqueeze(1), result.dense.unsqueeze(1))
+        return result.y_new, dense
+
+    return step
+
+
+_PROGRAMS: dict = {}
+
+
+def _programs(integration, vectorize_loops: bool) -> _Programs:
+
+    key = (problem_key(integration), vectorize_loops)
+    if key not in _PROGRAMS:
+        _PROGRAMS[key] = _Programs(integration, vectorize_loops)
+    return _PROGRAMS[key]
