@@ -247,14 +247,18 @@ class Owner(torch.nn.Module):
         super().__init__()
         self.owned = torch.nn.ModuleList(_modules(integration.problem))
         self.function = function
+        self.scalars = {name for name, tensor in [*self.named_parameters(), *self.named_buffers()] if tensor.dim() == 0}
 
     def forward(self, *arguments):
         return self.function(*arguments)
 
     def tensors(self) -> dict[str, torch.Tensor]:
-        """Copies of the modules' parameters and buffers, by name: what :meth:`call` takes."""
-        return {name: tensor.clone() for name, tensor in [*self.named_parameters(), *self.named_buffers()]}
+        """Copies of the modules' parameters and buffers, by name: what :meth:`call` takes. A scalar is
+        copied as shape ``(1,)``: AOTInductor cannot carry a scalar constant through a ``while_loop``."""
+        return {name: tensor.reshape(1).clone() if tensor.dim() == 0 else tensor.clone()
+                for name, tensor in [*self.named_parameters(), *self.named_buffers()]}
 
     def call(self, tensors: dict, *arguments):
         """The function, with the modules' parameters and buffers replaced by ``tensors``."""
-        return torch.func.functional_call(self, tensors, arguments)
+        shaped = {name: tensor.view(()) if name in self.scalars else tensor for name, tensor in tensors.items()}
+        return torch.func.functional_call(self, shaped, arguments)

@@ -28,6 +28,7 @@ from .dense import interpolate
 from .loop import ControlState
 
 CHUNK = 64  # loop iterations per forward call: the records' granularity
+MIN_TIMES = 64  # output times are padded to at least this many: a training curriculum's horizons share one program
 
 
 def solve_compiled_with_gradient(integration, y0: torch.Tensor, h0: torch.Tensor,
@@ -35,10 +36,11 @@ def solve_compiled_with_gradient(integration, y0: torch.Tensor, h0: torch.Tensor
     """``integration`` (a ``loop._Integration``) solved from ``y0`` ``(B, n)`` with first steps ``h0``
     ``(B, 1)`` at loop times ``t_out`` ``(T,)``; the outputs carry gradients to ``y0`` and to the
     parameters and buffers of the problem's modules that require grad. Shapes are padded as in
-    :func:`.compiled.solve_compiled`. ``None`` where the problem's functions reach another tensor that
-    requires grad (a closure's, a global's): the compiled backward would lose its gradient."""
+    :func:`.compiled.solve_compiled`, output times to at least :data:`MIN_TIMES`. ``None`` where the
+    problem's functions reach another tensor that requires grad (a closure's, a global's): the
+    compiled backward would lose its gradient."""
     batch, times = y0.shape[0], t_out.shape[0]
-    padded_batch, padded_times = bucket(batch), bucket(times)
+    padded_batch, padded_times = bucket(batch), bucket(max(times, MIN_TIMES))
     programs = _programs(integration, vectorized(padded_batch, y0.shape[1]))
     names = programs.differentiable(integration)
     if names is None or programs.failed:

@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import pytest
@@ -130,3 +131,18 @@ def test_without_a_package_the_solve_compiles_in_process(robertson, monkeypatch)
     assert any(key[1] is False for key in compiled._PROGRAMS)  # the batch's program, plain loops
     torch.testing.assert_close(inside.ys, eager.ys, rtol=1e-9, atol=1e-20)
     assert inside.stats.steps.tolist() == eager.stats.steps.tolist()
+
+
+def test_a_network_with_a_scalar_buffer_is_packaged():
+    from kinetix.networks import ScaledMLP
+
+    torch.manual_seed(0)
+    field = ScaledMLP(3, width=3, depth=1, time_scale=10.0)  # time_scale: a 0-d buffer
+    t = torch.linspace(0, 1, 5, dtype=torch.float64)
+    y0 = torch.tensor([1.0, 0.5, 0.0], dtype=torch.float64)
+    with torch.no_grad(), warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        compiled = kinetix.solve(field, y0, t, rtol=1e-6, atol=1e-10, options={"compile": "solve"})
+        eager = kinetix.solve(field, y0, t, rtol=1e-6, atol=1e-10)
+    assert not [w for w in caught if "ahead of time" in str(w.message)]  # failed before: a scalar constant
+    torch.testing.assert_close(compiled.ys, eager.ys, rtol=1e-9, atol=1e-20)
