@@ -1,8 +1,8 @@
 """A whole solve as one compiled program: every step, accept/reject, per-member control and dense
 output at the requested times inside one ``while_loop``, with no return to Python between steps.
 
-Used by the loop for ``options={"compile": "solve"}`` when no gradient is recorded (``while_loop``
-has no backward pass here) and no step callback is asked for. On CPU the program is compiled ahead of
+Used by the loop for ``options={"compile": "solve"}`` when no gradient is recorded and no step
+callback is asked for (:mod:`.compiled_gradient` runs the loop where a gradient is). On CPU the program is compiled ahead of
 time into a package on disk (:mod:`.package`), which every later process loads in milliseconds; where
 a problem cannot be packaged, and on CUDA, ``torch.compile`` builds it in the process (its caches
 spare a later process the compilation, not the trace). Batch sizes are padded to the next power of

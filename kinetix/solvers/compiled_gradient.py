@@ -18,6 +18,7 @@ import warnings
 
 import torch
 from torch._higher_order_ops import while_loop
+from torch.autograd.function import once_differentiable
 
 from ..errors import SolverError
 from .adjoint import check_no_lost_gradients
@@ -57,7 +58,7 @@ def solve_compiled_with_gradient(integration, y0: torch.Tensor, h0: torch.Tensor
     tensors = programs.owner.tensors()
     state: list = []
     try:
-        values = _Solve.apply(programs, state, names, h0.contiguous(), t_out.contiguous(), y0.contiguous(),
+        values = _Solve.apply(programs, state, tensors, names, h0.contiguous(), t_out.contiguous(), y0.contiguous(),
                               *(tensors[name] for name in names))
     except torch._dynamo.exc.TorchDynamoException as error:
         programs.failed = True
@@ -73,13 +74,13 @@ def solve_compiled_with_gradient(integration, y0: torch.Tensor, h0: torch.Tensor
 
 
 class _Solve(torch.autograd.Function):
-    """``values (B, T, n)`` from ``y0`` and the differentiable tensors, recording the forward's
-    iterations for the backward program. ``state`` (a list) receives ``(t, attempts, accepted,
-    status)``."""
+    """``values (B, T, n)`` from ``y0`` and the differentiable tensors (``tensors``: all the modules'
+    tensors by name, ``names`` those differentiated), recording the forward's iterations for the backward
+    program. ``state`` (a list) receives ``(t, attempts, accepted, status)``."""
 
     @staticmethod
-    def forward(ctx, programs, state, names, h0, t_out, y0, *differentiable):
-        tensors = {**programs.owner.tensors(), **{name: tensor.detach() for name, tensor in zip(names, differentiable)}}
+    def forward(ctx, programs, state, tensors, names, h0, t_out, y0, *differentiable):
+        tensors = {**tensors, **{name: tensor.detach() for name, tensor in zip(names, differentiable)}}
         carried, t_end, codes = initial_carried(programs.integration, y0, h0, t_out)
         chunks = []
         while True:
@@ -94,6 +95,7 @@ class _Solve(torch.autograd.Function):
         return carried[12]
 
     @staticmethod
+    @once_differentiable  # a second derivative through the programs is not built: say so, not a silent zero
     def backward(ctx, values_bar):
         (t_out,) = ctx.saved_tensors
         values_bar = values_bar.contiguous()
@@ -105,7 +107,7 @@ class _Solve(torch.autograd.Function):
             lam, grads = ctx.programs.backward(records, lam, grads, fixed, differentiable, values_bar, t_out)
         at_start = (t_out == 0).view(1, -1, 1)
         lam = lam + torch.where(at_start, values_bar, 0.0).sum(1)
-        return (None, None, None, None, None, lam, *(grads[name] for name in ctx.names))
+        return (None, None, None, None, None, None, lam, *(grads[name] for name in ctx.names))
 
 
 class _Programs:

@@ -54,8 +54,9 @@ class LoopSolver(Solver):
     through ``torch.compile`` (fused kernels, after a one-off compilation of tens of seconds per
     problem shape); ``"solve"`` runs the whole solve as one compiled program
     (:mod:`kinetix.solvers.compiled`; on CPU compiled once per machine into a package under
-    ``$KINETIX_CACHE_DIR``, default ``~/.cache/kinetix``) when no gradient is recorded, and each step compiled
-    otherwise. Denormal numbers are flushed to zero during the solve.
+    ``$KINETIX_CACHE_DIR``, default ``~/.cache/kinetix``), and where a gradient is recorded its backward
+    pass as another (:mod:`kinetix.solvers.compiled_gradient`). Denormal numbers are flushed to zero during
+    the solve.
     """
 
     stiff = True

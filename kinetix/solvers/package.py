@@ -27,6 +27,7 @@ import platform
 import re
 import sys
 import sysconfig
+import threading
 import types
 import uuid
 import warnings
@@ -139,15 +140,20 @@ def build(program, arguments: tuple, path: Path, vectorize: bool) -> None:
 
 
 def load_or_build(make_program, arguments: tuple, path: Path, vectorize: bool):
-    """The package at ``path``, built first (from ``make_program()``) if it is missing or unreadable."""
-    if path.is_file():
-        try:
-            return load(path)
-        except RuntimeError as error:
-            warnings.warn(f"the solve package {path} could not be loaded ({error}); building it again",
-                          RuntimeWarning, stacklevel=3)
-    build(make_program(), arguments, path, vectorize)
-    return load(path)
+    """The package at ``path``, built first (from ``make_program()``) if it is missing or unreadable. One
+    thread at a time: ``torch.export`` is not thread-safe, and a thread that waited finds the package built."""
+    with _BUILDING:
+        if path.is_file():
+            try:
+                return load(path)
+            except RuntimeError as error:
+                warnings.warn(f"the solve package {path} could not be loaded ({error}); building it again",
+                              RuntimeWarning, stacklevel=4)
+        build(make_program(), arguments, path, vectorize)
+        return load(path)
+
+
+_BUILDING = threading.Lock()
 
 
 class _Describer:

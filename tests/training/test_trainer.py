@@ -233,3 +233,18 @@ def test_a_failed_epoch_halves_the_last_update(robertson_data, tmp_path, monkeyp
     for after, first, second in zip(trained.field.parameters(), seen[1], seen[2]):
         assert not torch.equal(first, second)
         torch.testing.assert_close(after, (first + second) / 2, rtol=0, atol=1e-15)
+
+
+@pytest.mark.slow  # compiles the solve's forward and backward programs: minutes
+def test_training_with_the_solve_compiled_takes_the_same_epochs(robertson_data, tiny_config, tmp_path):
+    compiled_config = tmp_path / "compiled.toml"
+    compiled_config.write_text(tiny_config.read_text() + "[solver]\ncompile = true\n")
+    runs = {}
+    for name, config in (("eager", tiny_config), ("compiled", compiled_config)):
+        assert main(["train", str(robertson_data), "--out", str(tmp_path / name), "--config", str(config),
+                     "--epochs", "4", "--no-progress"]) == 0
+        runs[name] = history(tmp_path / name / "history.csv")
+    assert [row[0] for row in runs["compiled"]] == [row[0] for row in runs["eager"]]
+    for eager, compiled in zip(runs["eager"], runs["compiled"]):
+        assert float(compiled[1]) == pytest.approx(float(eager[1]), rel=1e-8)  # the loss
+        assert float(compiled[2]) == pytest.approx(float(eager[2]), rel=1e-6)  # the gradient's norm
