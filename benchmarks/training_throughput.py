@@ -49,8 +49,8 @@ def main():
         trainer.train(kinetix.load_dataset(data), run, force=True, progress=False)
         seconds, horizons = epoch_seconds(run)
         full = [s for s, h in zip(seconds[1:], horizons[1:]) if h == max(horizons)]
-        rows.append({"solver.compile": compiled, "first epoch s": seconds[0], "epoch s (full horizon, median)":
-                     statistics.median(full), "epochs 2.. s": sum(seconds[1:])})
+        rows.append({"solver.compile": compiled, "first epoch s": seconds[0],
+                     "epoch s (full horizon, median)": statistics.median(full), "epochs 2.. s": sum(seconds[1:])})
     rows[1]["speed-up"] = rows[0]["epoch s (full horizon, median)"] / rows[1]["epoch s (full horizon, median)"]
     print(table(rows, ["solver.compile", "first epoch s", "epoch s (full horizon, median)", "epochs 2.. s", "speed-up"]))
 

@@ -2,8 +2,9 @@
 output at the requested times inside one ``while_loop``, with no return to Python between steps.
 
 Used by the loop for ``options={"compile": "solve"}`` when no gradient is recorded and no step
-callback is asked for (:mod:`.compiled_gradient` runs the loop where a gradient is). On CPU the program is compiled ahead of
-time into a package on disk (:mod:`.package`), which every later process loads in milliseconds; where
+callback is asked for (:mod:`.compiled_gradient` runs the loop where a gradient is). On CPU the
+program is compiled ahead of time into a package on disk (:mod:`.package`), which every later process
+loads in milliseconds; where
 a problem cannot be packaged, and on CUDA, ``torch.compile`` builds it in the process (its caches
 spare a later process the compilation, not the trace). Batch sizes are padded to the next power of
 two with copies of the first member, and output-time counts to the next power of two with copies of
@@ -40,11 +41,7 @@ def solve_compiled(integration, y0: torch.Tensor, h0: torch.Tensor, t_out: torch
     if padded_times > times:
         t_out = torch.cat([t_out, t_out[-1:].expand(padded_times - times)])
     key = problem_key(integration)
-    shaped = (key, y0.shape)
-    if shaped not in _EVALUATIONS:  # one eager step: the method's count, and the caches it builds for this shape
-        t0 = torch.zeros_like(h0)
-        _EVALUATIONS[shaped] = integration.method.step(integration.system, t0, y0, h0,
-                                                       integration.system.rhs(t0, y0)).rhs_evals
+    evaluations = evaluations_per_step(key, integration, y0, h0)
     # contiguous: a package is compiled for its example's strides (an expanded y0 has stride 0)
     vectorize, arguments = vectorized(*y0.shape), (y0.contiguous(), h0.contiguous(), t_out.contiguous())
     outputs = _packaged(key, integration, arguments, vectorize) if y0.device.type == "cpu" else None
@@ -52,13 +49,33 @@ def solve_compiled(integration, y0: torch.Tensor, h0: torch.Tensor, t_out: torch
         outputs = _compiled_in_process(key, integration, arguments, vectorize)
     if outputs is None:
         return None
-    evaluations, (*state, values) = _EVALUATIONS[shaped], outputs
+    *state, values = outputs
     t, attempts, accepted, status = (part[:batch].view(-1) for part in state)
     first = 1 if integration.problem.first_step is not None else 2
     stats = SolverStats(accepted, attempts - accepted, first + attempts * (1 + evaluations),
                         attempts * integration.method.jacobians_per_step,
                         attempts * integration.method.factorizations_per_step)
     return Solution(values[:batch, :times].transpose(0, 1), stats, status, t + integration.origin)
+
+
+def evaluations_per_step(key: tuple, integration, y0: torch.Tensor, h0: torch.Tensor) -> int:
+    """Evaluations of ``f`` per attempted step beyond ``f(t, y)``, from one eager step per problem and
+    padded shape, which also fills the method's caches for that shape before a program is traced."""
+    shaped = (key, y0.shape)
+    if shaped not in _EVALUATIONS:
+        t0 = torch.zeros_like(h0)
+        with torch.no_grad():
+            _EVALUATIONS[shaped] = integration.method.step(integration.system, t0, y0, h0,
+                                                           integration.system.rhs(t0, y0)).rhs_evals
+    return _EVALUATIONS[shaped]
+
+
+def compile_options(integration, vectorize: bool) -> dict | None:
+    """Inductor's options for a program of this problem: on CPU the C++ wrapper, and SIMD vectors
+    only where :func:`vectorized` says."""
+    if integration.problem.y0.device.type != "cpu":
+        return None
+    return CPU_OPTIONS if vectorize else {**CPU_OPTIONS, "cpp.vec_isa_ok": False}
 
 
 def _packaged(key: tuple, integration, arguments: tuple, vectorize: bool):
@@ -148,11 +165,8 @@ _VECTOR_SPECIES = 16
 def _program(key: tuple, integration, vectorize: bool):
     """The compiled program for ``key``, built once per process (``None`` where compiling failed before)."""
     if (key, vectorize) not in _PROGRAMS:
-        options = None
-        if integration.problem.y0.device.type == "cpu":
-            options = CPU_OPTIONS if vectorize else {**CPU_OPTIONS, "cpp.vec_isa_ok": False}
         _PROGRAMS[key, vectorize] = torch.compile(build_program(integration), fullgraph=True, dynamic=False,
-                                                  options=options)
+                                                  options=compile_options(integration, vectorize))
     return _PROGRAMS[key, vectorize]
 
 

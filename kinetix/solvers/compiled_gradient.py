@@ -23,8 +23,8 @@ from torch.autograd.function import once_differentiable
 from ..errors import SolverError
 from .adjoint import check_no_lost_gradients
 from .base import Solution, SolverStats
-from .compiled import (CPU_OPTIONS, Owner, bucket, first_line, initial_carried, iteration, problem_key, solve_compiled,
-                       unaliased, vectorized)
+from .compiled import (Owner, bucket, compile_options, evaluations_per_step, first_line, initial_carried, iteration,
+                       problem_key, solve_compiled, unaliased, vectorized)
 from .dense import interpolate
 from .loop import ControlState
 
@@ -42,7 +42,8 @@ def solve_compiled_with_gradient(integration, y0: torch.Tensor, h0: torch.Tensor
     compiled backward would lose its gradient."""
     batch, times = y0.shape[0], t_out.shape[0]
     padded_batch, padded_times = bucket(batch), bucket(max(times, MIN_TIMES))
-    programs = _programs(integration, vectorized(padded_batch, y0.shape[1]))
+    key = problem_key(integration)
+    programs = _programs(key, integration, vectorized(padded_batch, y0.shape[1]))
     names = programs.differentiable(integration)
     if names is None or programs.failed:
         return None
@@ -54,7 +55,7 @@ def solve_compiled_with_gradient(integration, y0: torch.Tensor, h0: torch.Tensor
         h0 = torch.cat([h0, h0[:1].expand(padded_batch - batch, -1)])
     if padded_times > times:
         t_out = torch.cat([t_out, t_out[-1:].expand(padded_times - times)])
-    evaluations = programs.evaluations(y0, h0)  # an eager step first also fills the method's caches for this shape
+    evaluations = evaluations_per_step(key, integration, y0, h0)
     tensors = programs.owner.tensors()
     state: list = []
     try:
@@ -117,12 +118,9 @@ class _Programs:
         self.integration = integration
         self.owner = Owner(integration, iteration(integration))
         self.step_owner = Owner(integration, _step_with_outputs(integration))
-        options = None
-        if integration.problem.y0.device.type == "cpu":
-            options = CPU_OPTIONS if vectorize_loops else {**CPU_OPTIONS, "cpp.vec_isa_ok": False}
+        options = compile_options(integration, vectorize_loops)
         self.forward = torch.compile(self._forward, fullgraph=True, dynamic=False, options=options)
         self.backward = torch.compile(self._backward, fullgraph=True, dynamic=False, options=options)
-        self._evaluations: dict = {}
         self.failed = False  # the forward could not be compiled: the loop solves step by step
 
     def differentiable(self, integration) -> list[str] | None:
@@ -142,15 +140,6 @@ class _Programs:
         except SolverError:
             return None
         return list(named)
-
-    def evaluations(self, y0, h0) -> int:
-        """Right-hand sides per attempted step beyond ``f(t, y)``, from one eager step per shape."""
-        if y0.shape not in self._evaluations:
-            t0, system = torch.zeros_like(h0), self.integration.system
-            with torch.no_grad():
-                self._evaluations[y0.shape] = self.integration.method.step(system, t0, y0, h0,
-                                                                           system.rhs(t0, y0)).rhs_evals
-        return self._evaluations[y0.shape]
 
     def _forward(self, carried, tensors, t_out, t_end, codes):
         """Up to :data:`CHUNK` iterations from ``carried``: ``(carried, records)``; records are
@@ -224,9 +213,8 @@ def _step_with_outputs(integration):
 _PROGRAMS: dict = {}
 
 
-def _programs(integration, vectorize_loops: bool) -> _Programs:
-
-    key = (problem_key(integration), vectorize_loops)
-    if key not in _PROGRAMS:
-        _PROGRAMS[key] = _Programs(integration, vectorize_loops)
-    return _PROGRAMS[key]
+def _programs(key: tuple, integration, vectorize_loops: bool) -> _Programs:
+    """The programs of the problem ``key`` (:func:`.compiled.problem_key`), built once per process."""
+    if (key, vectorize_loops) not in _PROGRAMS:
+        _PROGRAMS[key, vectorize_loops] = _Programs(integration, vectorize_loops)
+    return _PROGRAMS[key, vectorize_loops]

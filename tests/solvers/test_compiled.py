@@ -11,7 +11,6 @@ import pytest
 import torch
 
 import kinetix
-from test_loop import robertson, robertson_jacobian
 
 pytestmark = pytest.mark.slow  # one compilation: about a minute
 
