@@ -34,12 +34,7 @@ def solve_compiled(integration, y0: torch.Tensor, h0: torch.Tensor, t_out: torch
     ``h0`` ``(B, 1)`` at loop times ``t_out`` ``(T,)`` (from 0); ``None`` (with a warning, once per
     problem) where torch cannot compile it, and the loop then solves step by step."""
     batch, times = y0.shape[0], t_out.shape[0]
-    padded_batch, padded_times = bucket(batch), bucket(times)
-    if padded_batch > batch:
-        y0 = torch.cat([y0, y0[:1].expand(padded_batch - batch, -1)])
-        h0 = torch.cat([h0, h0[:1].expand(padded_batch - batch, -1)])
-    if padded_times > times:
-        t_out = torch.cat([t_out, t_out[-1:].expand(padded_times - times)])
+    y0, h0, t_out = padded(y0, h0, t_out, bucket(batch), bucket(times))
     key = problem_key(integration)
     evaluations = evaluations_per_step(key, integration, y0, h0)
     # contiguous: a package is compiled for its example's strides (an expanded y0 has stride 0)
@@ -50,12 +45,38 @@ def solve_compiled(integration, y0: torch.Tensor, h0: torch.Tensor, t_out: torch
     if outputs is None:
         return None
     *state, values = outputs
+    return solution(integration, state, values, batch, times, evaluations)
+
+
+def padded(y0: torch.Tensor, h0: torch.Tensor, t_out: torch.Tensor, batch: int, times: int) -> tuple:
+    """``(y0, h0, t_out)`` padded to ``batch`` members with copies of the first and to ``times`` output
+    times with copies of the last (members are independent, so the copies change nothing)."""
+    if batch > y0.shape[0]:
+        y0 = torch.cat([y0, y0[:1].expand(batch - y0.shape[0], -1)])
+        h0 = torch.cat([h0, h0[:1].expand(batch - h0.shape[0], -1)])
+    if times > t_out.shape[0]:
+        t_out = torch.cat([t_out, t_out[-1:].expand(times - t_out.shape[0])])
+    return y0, h0, t_out
+
+
+def solution(integration, state, values: torch.Tensor, batch: int, times: int, evaluations: int) -> Solution:
+    """A program's final ``state`` ``(t, attempts, accepted, status)`` and ``values`` ``(B', T', n)`` as
+    the :class:`Solution` of the first ``batch`` members at the first ``times`` output times."""
     t, attempts, accepted, status = (part[:batch].view(-1) for part in state)
+    method = integration.method
     first = 1 if integration.problem.first_step is not None else 2
     stats = SolverStats(accepted, attempts - accepted, first + attempts * (1 + evaluations),
-                        attempts * integration.method.jacobians_per_step,
-                        attempts * integration.method.factorizations_per_step)
+                        attempts * method.jacobians_per_step, attempts * method.factorizations_per_step)
     return Solution(values[:batch, :times].transpose(0, 1), stats, status, t + integration.origin)
+
+
+def dense_at(t_out: torch.Tensor, t: torch.Tensor, t_new: torch.Tensor, y: torch.Tensor, y_new: torch.Tensor,
+             q: torch.Tensor) -> torch.Tensor:
+    """The dense output of steps from ``(t, y)`` to ``(t_new, y_new)`` ``(B, 1)``, ``(B, n)`` with
+    coefficients ``q`` ``(B, r, n)``, at every output time ``t_out`` ``(T,)``: ``(B, T, n)``."""
+    length = t_new - t
+    theta = (t_out - t) / torch.where(length > 0, length, torch.ones_like(length))
+    return interpolate(theta.unsqueeze(-1), y.unsqueeze(1), y_new.unsqueeze(1), q.unsqueeze(1))
 
 
 def evaluations_per_step(key: tuple, integration, y0: torch.Tensor, h0: torch.Tensor) -> int:
@@ -205,10 +226,8 @@ def iteration(integration):
         step = method.step(system, state.t, y, state.h, f0)
         err = error_norm(step.error, y, step.y_new)
         new, accept, t_new = control(state, (controller, order, max_steps, t_end, *codes), err, step.ok)
-        length = t_new - state.t
         inside = accept & (t_out >= state.t) & (t_out <= t_new) & ~filled
-        theta = (t_out - state.t) / torch.where(length > 0, length, torch.ones_like(length))
-        dense = interpolate(theta.unsqueeze(-1), y.unsqueeze(1), step.y_new.unsqueeze(1), step.dense.unsqueeze(1))
+        dense = dense_at(t_out, state.t, t_new, y, step.y_new, step.dense)
         values = torch.where(inside.unsqueeze(-1), dense, values)
         y = torch.where(accept, step.y_new, y)
         return (*(getattr(new, name) for name in ControlState.__dataclass_fields__), y, system.rhs(new.t, y),

@@ -22,10 +22,9 @@ from torch.autograd.function import once_differentiable
 
 from ..errors import SolverError
 from .adjoint import check_no_lost_gradients
-from .base import Solution, SolverStats
-from .compiled import (Owner, bucket, compile_options, evaluations_per_step, first_line, initial_carried, iteration,
-                       problem_key, solve_compiled, unaliased, vectorized)
-from .dense import interpolate
+from .base import Solution
+from .compiled import (Owner, bucket, compile_options, dense_at, evaluations_per_step, first_line, initial_carried,
+                       iteration, padded, problem_key, solution, solve_compiled, unaliased, vectorized)
 from .loop import ControlState
 
 CHUNK = 64  # loop iterations per forward call: the records' granularity
@@ -50,11 +49,7 @@ def solve_compiled_with_gradient(integration, y0: torch.Tensor, h0: torch.Tensor
     if not names and not y0.requires_grad:  # nothing to differentiate: the forward program alone
         with torch.no_grad():
             return solve_compiled(integration, y0, h0, t_out)
-    if padded_batch > batch:
-        y0 = torch.cat([y0, y0[:1].expand(padded_batch - batch, -1)])
-        h0 = torch.cat([h0, h0[:1].expand(padded_batch - batch, -1)])
-    if padded_times > times:
-        t_out = torch.cat([t_out, t_out[-1:].expand(padded_times - times)])
+    y0, h0, t_out = padded(y0, h0, t_out, padded_batch, padded_times)
     evaluations = evaluations_per_step(key, integration, y0, h0)
     tensors = programs.owner.tensors()
     state: list = []
@@ -66,12 +61,7 @@ def solve_compiled_with_gradient(integration, y0: torch.Tensor, h0: torch.Tensor
         warnings.warn(f"compile='solve' with gradients is not available for this problem ({first_line(error)}); "
                       "solving step by step", RuntimeWarning, stacklevel=5)
         return None
-    t, attempts, accepted, status = (part[:batch].view(-1) for part in state)
-    method = integration.method
-    first = 1 if integration.problem.first_step is not None else 2
-    stats = SolverStats(accepted, attempts - accepted, first + attempts * (1 + evaluations),
-                        attempts * method.jacobians_per_step, attempts * method.factorizations_per_step)
-    return Solution(values[:batch, :times].transpose(0, 1), stats, status, t + integration.origin)
+    return solution(integration, state, values, batch, times, evaluations)
 
 
 class _Solve(torch.autograd.Function):
@@ -202,10 +192,7 @@ def _step_with_outputs(integration):
 
     def step(t, h, t_new, y, t_out):
         result = method.step(system, t, y, h, system.rhs(t, y))
-        length = t_new - t
-        theta = (t_out - t) / torch.where(length > 0, length, torch.ones_like(length))
-        dense = interpolate(theta.unsqueeze(-1), y.unsqueeze(1), result.y_new.unsqueeze(1), result.dense.unsqueeze(1))
-        return result.y_new, dense
+        return result.y_new, dense_at(t_out, t, t_new, y, result.y_new, result.dense)
 
     return step
 
