@@ -95,7 +95,7 @@ class _Solve(torch.autograd.Function):
         lam = values_bar.new_zeros(values_bar.shape[0], values_bar.shape[-1])
         grads = {name: torch.zeros_like(tensor) for name, tensor in differentiable.items()}
         for records in reversed(ctx.chunks):
-            lam, grads = ctx.programs.backward(records, lam, grads, fixed, differentiable, values_bar, t_out)
+            lam, grads = ctx.programs.pull_back(records, lam, grads, fixed, differentiable, values_bar, t_out)
         at_start = (t_out == 0).view(1, -1, 1)
         lam = lam + torch.where(at_start, values_bar, 0.0).sum(1)
         return (None, None, None, None, None, None, lam, *(grads[name] for name in ctx.names))
@@ -112,6 +112,20 @@ class _Programs:
         self.forward = torch.compile(self._forward, fullgraph=True, dynamic=False, options=options)
         self.backward = torch.compile(self._backward, fullgraph=True, dynamic=False, options=options)
         self.failed = False  # the forward could not be compiled: the loop solves step by step
+        self.backward_failed = False  # the backward could not be compiled: its loop runs in Python
+
+    def pull_back(self, *arguments):
+        """:meth:`_backward` through the compiled program or, where that cannot be compiled (the
+        forward already ran, so there is no step-by-step path to fall back to), as the same loop in
+        Python, with a warning once: slower, the same gradient."""
+        if not self.backward_failed:
+            try:
+                return self.backward(*arguments)
+            except torch._dynamo.exc.TorchDynamoException as error:
+                self.backward_failed = True
+                warnings.warn(f"the backward program of compile='solve' could not be compiled ({first_line(error)}); "
+                              "pulling the gradient back step by step in Python", RuntimeWarning, stacklevel=4)
+        return self._backward(*arguments, loop=python_while_loop)
 
     def differentiable(self, integration) -> list[str] | None:
         """Names of the modules' tensors that require grad; ``None`` where ``f`` (or a ``jac`` that is
@@ -157,9 +171,10 @@ class _Programs:
         final = while_loop(running, body, (*carried, *records, tensors))
         return final[:14], final[14:20]
 
-    def _backward(self, records, lam, grads, fixed, differentiable, values_bar, t_out):
+    def _backward(self, records, lam, grads, fixed, differentiable, values_bar, t_out, loop=while_loop):
         """``(lam, grads)`` pulled back through a chunk's recorded iterations, last to first: ``lam``
-        ``(B, n)`` the cotangent of the state after the chunk, ``grads`` those of ``differentiable``."""
+        ``(B, n)`` the cotangent of the state after the chunk, ``grads`` those of ``differentiable``;
+        ``loop`` runs ``while_loop``'s ``(condition, body, carried)``."""
         count, t_all, h_all, t_new_all, accepted_all, y_all = records
 
         def running(index, lam, grads):
@@ -180,9 +195,16 @@ class _Programs:
             lam = torch.where(accepted, lam_before, lam)
             return index - 1, lam, {name: grads[name] + pulled[name] for name in grads}
 
-        _, lam, grads = while_loop(running, body, (count - 1, lam.clone(),
-                                                   {name: tensor.clone() for name, tensor in grads.items()}))
+        _, lam, grads = loop(running, body, (count - 1, lam.clone(),
+                                             {name: tensor.clone() for name, tensor in grads.items()}))
         return lam, grads
+
+
+def python_while_loop(condition, body, carried: tuple) -> tuple:
+    """``while_loop``'s semantics in plain Python: ``carried = body(*carried)`` while ``condition(*carried)``."""
+    while bool(condition(*carried)):
+        carried = body(*carried)
+    return carried
 
 
 def _step_with_outputs(integration):
