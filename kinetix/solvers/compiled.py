@@ -131,7 +131,7 @@ def _compiled_in_process(key: tuple, integration, arguments: tuple, vectorize: b
     if program is None:
         return None
     try:
-        with torch._inductor.config.patch(unsafe_marked_cacheable_functions=_cacheable_while_loop()):
+        with cacheable_while_loop():
             state, values = program(*arguments)
     except torch._dynamo.exc.TorchDynamoException as error:
         _PROGRAMS[key, vectorize] = None
@@ -155,13 +155,14 @@ _EVALUATIONS: dict = {}  # right-hand sides per step of the method, per key and 
 CPU_OPTIONS = {"cpp_wrapper": True}
 
 
-def _cacheable_while_loop() -> dict[str, str]:
-    """Inductor's setting that lets its on-disk caches keep a program holding a ``while_loop``, so a
-    second process loads the compiled solve instead of compiling it again (CPU 11.8 s to 7.2 s for
-    Robertson, start-up included). Inductor refuses higher-order operators by default; this one is safe to key: its
-    condition and body graphs are submodules of the graph, hashed with their code and constants."""
-    return {**torch._inductor.config.unsafe_marked_cacheable_functions,
-            "torch.ops.higher_order.while_loop": torch.__version__}
+def cacheable_while_loop():
+    """A context in which inductor's on-disk caches keep a program holding a ``while_loop``, so that a
+    second process loads a compiled solve (or its gradient's programs) instead of compiling it again
+    (CPU 11.8 s to 7.2 s for Robertson, start-up included). Inductor refuses higher-order operators by
+    default; this one is safe to key: its condition and body graphs are submodules of the graph, hashed
+    with their code and constants."""
+    return torch._inductor.config.patch(unsafe_marked_cacheable_functions={
+        **torch._inductor.config.unsafe_marked_cacheable_functions, "torch.ops.higher_order.while_loop": torch.__version__})
 
 
 def problem_key(integration) -> tuple:

@@ -23,8 +23,8 @@ from torch.autograd.function import once_differentiable
 from ..errors import SolverError
 from .adjoint import check_no_lost_gradients
 from .base import Solution
-from .compiled import (Owner, bucket, compile_options, dense_at, evaluations_per_step, first_line, initial_carried,
-                       iteration, padded, problem_key, solution, solve_compiled, unaliased, vectorized)
+from .compiled import (Owner, bucket, cacheable_while_loop, compile_options, dense_at, evaluations_per_step, first_line,
+                       initial_carried, iteration, padded, problem_key, solution, solve_compiled, unaliased, vectorized)
 from .loop import ControlState
 
 CHUNK = 64  # loop iterations per forward call: the records' granularity
@@ -75,7 +75,8 @@ class _Solve(torch.autograd.Function):
         carried, t_end, codes = initial_carried(programs.integration, y0, h0, t_out)
         chunks = []
         while True:
-            carried, records = programs.forward(carried, tensors, t_out, t_end, codes)
+            with cacheable_while_loop():
+                carried, records = programs.forward(carried, tensors, t_out, t_end, codes)
             chunks.append(records)
             if not bool(carried[3].any()):
                 break
@@ -108,6 +109,7 @@ class _Programs:
         self.integration = integration
         self.owner = Owner(integration, iteration(integration))
         self.step_owner = Owner(integration, _step_with_outputs(integration))
+        self.check_owner = Owner(integration, _functions(integration))
         options = compile_options(integration, vectorize_loops)
         self.forward = torch.compile(self._forward, fullgraph=True, dynamic=False, options=options)
         self.backward = torch.compile(self._backward, fullgraph=True, dynamic=False, options=options)
@@ -120,7 +122,8 @@ class _Programs:
         Python, with a warning once: slower, the same gradient."""
         if not self.backward_failed:
             try:
-                return self.backward(*arguments)
+                with cacheable_while_loop():
+                    return self.backward(*arguments)
             except torch._dynamo.exc.TorchDynamoException as error:
                 self.backward_failed = True
                 warnings.warn(f"the backward program of compile='solve' could not be compiled ({first_line(error)}); "
@@ -129,21 +132,28 @@ class _Programs:
 
     def differentiable(self, integration) -> list[str] | None:
         """Names of the modules' tensors that require grad; ``None`` where ``f`` (or a ``jac`` that is
-        given) reaches another tensor that requires grad, or the output times do."""
+        given) reaches another tensor that requires grad, draws random numbers, or the output times
+        require grad. ``f`` is evaluated with fresh leaves in place of the modules' tensors, as the
+        backward program will: a tensor that requires grad and is reached another way (a closure's, a
+        global's, one a module cached from its parameter in a plain attribute) would lose its gradient
+        there, and a random draw (dropout) would not be the forward's."""
         problem = integration.problem
         if problem.t.requires_grad:
             return None
-        named = {name: tensor for name, tensor in [*self.owner.named_parameters(), *self.owner.named_buffers()]
-                 if tensor.requires_grad}
+        tensors = dict([*self.owner.named_parameters(), *self.owner.named_buffers()])
+        fresh = {name: tensor.detach().requires_grad_(tensor.requires_grad) for name, tensor in tensors.items()}
         t = torch.zeros(problem.y0.shape[0], 1, dtype=problem.y0.dtype, device=problem.y0.device)
-        y = problem.y0.detach()
-        functions = [integration.system.rhs] + ([integration.system.jacobian] if problem.jac is not None else [])
+        before = _random_state(t.device)
+        values = self.check_owner.call(fresh, t, problem.y0.detach())
+        if not torch.equal(_random_state(t.device), before):  # dropout, noise: the backward would draw anew
+            _set_random_state(t.device, before)
+            return None
         try:  # a Jacobian from autodiff reaches what f reaches
-            for function in functions:
-                check_no_lost_gradients(function(t, y), list(named.values()))
+            for value in values:
+                check_no_lost_gradients(value, [tensor for tensor in fresh.values() if tensor.requires_grad])
         except SolverError:
             return None
-        return list(named)
+        return [name for name, tensor in tensors.items() if tensor.requires_grad]
 
     def _forward(self, carried, tensors, t_out, t_end, codes):
         """Up to :data:`CHUNK` iterations from ``carried``: ``(carried, records)``; records are
@@ -217,6 +227,28 @@ def _step_with_outputs(integration):
         return result.y_new, dense_at(t_out, t, t_new, y, result.y_new, result.dense)
 
     return step
+
+
+def _random_state(device: torch.device) -> torch.Tensor:
+    """The state of the random number generator that operations on ``device`` draw from."""
+    return torch.cuda.get_rng_state(device) if device.type == "cuda" else torch.random.get_rng_state()
+
+
+def _set_random_state(device: torch.device, state: torch.Tensor) -> None:
+    if device.type == "cuda":
+        torch.cuda.set_rng_state(state, device)
+    else:
+        torch.random.set_rng_state(state)
+
+
+def _functions(integration):
+    """``(t, y) -> (f(t, y), [jac(t, y)])``: what the backward differentiates, ``jac`` where one is given."""
+    system, given = integration.system, integration.problem.jac is not None
+
+    def functions(t, y):
+        return (system.rhs(t, y), system.jacobian(t, y)) if given else (system.rhs(t, y),)
+
+    return functions
 
 
 _PROGRAMS: dict = {}

@@ -1,4 +1,7 @@
-"""Where the backward program of a compiled solve cannot be compiled, the gradient is still right."""
+"""Where the gradient of a compiled solve cannot be trusted to the compiled programs, it is still right.
+
+These tests need no compiler: ``torch.compile`` returns the function as written, and the programs'
+loops run in Python, so the logic that chooses a path is tested in seconds."""
 
 import pytest
 import torch
@@ -7,10 +10,22 @@ from kinetix.solvers import compiled_gradient
 from test_compiled_gradient import RateConstants, loss_and_gradients
 
 
+def python_while_loop(condition, body, carried):
+    while bool(condition(*carried)):
+        carried = body(*carried)
+    return carried
+
+
 @pytest.fixture
-def backward_cannot_compile(monkeypatch):
-    """No compiler: the forward program runs as written, with its loop in Python, and compiling the
-    backward program fails as a compiler error would."""
+def no_compiler(monkeypatch):
+    monkeypatch.setattr(torch, "compile", lambda function, **options: function)
+    monkeypatch.setattr(compiled_gradient, "while_loop", python_while_loop)  # the forward's loop
+    monkeypatch.setattr(compiled_gradient._Programs._backward, "__defaults__", (python_while_loop,))
+
+
+@pytest.fixture
+def backward_cannot_compile(no_compiler, monkeypatch):
+    """Compiling the backward program fails as a compiler error would."""
     def compile_(function, **options):
         if getattr(function, "__name__", "") != "_backward":
             return function
@@ -19,22 +34,61 @@ def backward_cannot_compile(monkeypatch):
             raise torch._dynamo.exc.TorchDynamoException("the backend could not compile the graph")
         return failing
 
-    def python_while_loop(condition, body, carried):
-        while bool(condition(*carried)):
-            carried = body(*carried)
-        return carried
-
     monkeypatch.setattr(torch, "compile", compile_)
-    monkeypatch.setattr(compiled_gradient, "while_loop", python_while_loop)
+
+
+def assert_same_gradients(field, inputs, y0, t, before_each_solve=lambda: None):
+    before_each_solve()
+    _, eager = loss_and_gradients(field, y0, t, inputs)
+    before_each_solve()
+    _, compiled = loss_and_gradients(field, y0, t, inputs, options={"compile": "solve"})
+    for got, expected in zip(compiled, eager):
+        torch.testing.assert_close(got, expected, rtol=1e-10, atol=1e-10 * float(expected.abs().max()))
+
+
+Y0 = [[1.0, 0.0, 0.0], [0.6, 1e-3, 0.399]]
+TIMES = [0.0, 1e-4, 1e-3, 1e-2, 1e-1, 1.0, 1e2]
 
 
 def test_a_backward_program_that_cannot_compile_falls_back_to_the_same_loop_in_python(backward_cannot_compile):
     field = RateConstants()
-    y0 = torch.tensor([[1.0, 0.0, 0.0], [0.6, 1e-3, 0.399]], dtype=torch.float64, requires_grad=True)
-    t = torch.cat([torch.zeros(1, dtype=torch.float64), torch.logspace(-4, 2, 6, dtype=torch.float64)])
-    inputs = (y0, field.log_k)
-    _, eager = loss_and_gradients(field, y0, t, inputs)
+    y0 = torch.tensor(Y0, dtype=torch.float64, requires_grad=True)
+    t = torch.tensor(TIMES, dtype=torch.float64)
     with pytest.warns(RuntimeWarning, match="backward program of compile='solve' could not be compiled"):
-        _, compiled = loss_and_gradients(field, y0, t, inputs, options={"compile": "solve"})
-    for got, expected in zip(compiled, eager):
-        torch.testing.assert_close(got, expected, rtol=1e-10, atol=1e-10 * float(expected.abs().max()))
+        assert_same_gradients(field, (y0, field.log_k), y0, t)
+
+
+class CachedRates(RateConstants):
+    """Rate constants computed from the parameter once, kept in a plain attribute (not a buffer)."""
+
+    def prepare(self):
+        self.k = self.log_k.exp()
+
+    def forward(self, t, y):
+        k1, k2, k3 = self.k.unbind()
+        a, b, c = y.unbind(-1)
+        return torch.stack([-k1 * a + k3 * b * c, k1 * a - k3 * b * c - k2 * b * b, k2 * b * b], -1)
+
+
+def test_a_tensor_cached_from_a_parameter_keeps_its_gradient(no_compiler):
+    # the backward program swaps the module's parameters for its own tensors, which a cached attribute
+    # does not see: its gradient came back zero; the solve now goes step by step
+    field = CachedRates()
+    y0 = torch.tensor(Y0, dtype=torch.float64, requires_grad=True)
+    t = torch.tensor(TIMES, dtype=torch.float64)
+    assert_same_gradients(field, (y0, field.log_k), y0, t, before_each_solve=field.prepare)
+
+
+class NoisyRates(RateConstants):
+    """Rate constants with multiplicative noise drawn at every evaluation (as dropout draws masks)."""
+
+    def forward(self, t, y):
+        return super().forward(t, y) * (1.0 + 1e-8 * torch.rand((), dtype=y.dtype))
+
+
+def test_a_field_that_draws_random_numbers_is_differentiated_through_its_own_draws(no_compiler):
+    # the backward program recomputes each step: its draws would not be the forward's
+    field = NoisyRates()
+    y0 = torch.tensor(Y0, dtype=torch.float64, requires_grad=True)
+    t = torch.tensor(TIMES, dtype=torch.float64)
+    assert_same_gradients(field, (y0, field.log_k), y0, t, before_each_solve=lambda: torch.manual_seed(0))
