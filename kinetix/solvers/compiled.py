@@ -21,6 +21,7 @@ from torch._higher_order_ops import while_loop
 from . import package
 from .base import Solution, SolverStats, Status
 from .dense import interpolate
+from .function_key import function_key
 from .loop import ControlState, control
 
 
@@ -166,9 +167,11 @@ def cacheable_while_loop():
 
 
 def problem_key(integration) -> tuple:
-    """What a compiled solve depends on beyond its tensors' shapes: method, functions and settings."""
+    """What a compiled solve depends on beyond its tensors' shapes: method, functions (by
+    :func:`.function_key.function_key`) and settings."""
     problem = integration.problem
-    return (integration.method, problem.func, problem.jac, problem.time_derivative, problem.autonomous,
+    functions = (function_key(function) for function in (problem.func, problem.jac, problem.time_derivative))
+    return (integration.method, *functions, problem.autonomous,
             problem.max_steps, integration.controller, float(integration.origin), tuple(problem.rtol.tolist()),
             tuple(problem.atol.tolist()), problem.y0.dtype, problem.y0.device)
 

@@ -92,3 +92,18 @@ def test_a_field_that_draws_random_numbers_is_differentiated_through_its_own_dra
     y0 = torch.tensor(Y0, dtype=torch.float64, requires_grad=True)
     t = torch.tensor(TIMES, dtype=torch.float64)
     assert_same_gradients(field, (y0, field.log_k), y0, t, before_each_solve=lambda: torch.manual_seed(0))
+
+
+def test_a_function_made_anew_for_every_solve_reuses_the_programs_of_the_first(no_compiler):
+    # keyed by identity, each new lambda (and each time-reversed field that solve makes for decreasing
+    # times) compiled new programs, minutes each, and kept them all
+    field = RateConstants()
+    y0 = torch.tensor(Y0, dtype=torch.float64, requires_grad=True)
+    t = torch.tensor(TIMES, dtype=torch.float64)
+    programs = len(compiled_gradient._PROGRAMS)
+    for _ in range(3):
+        loss_and_gradients(lambda t, y: field(t, y), y0, t, (y0,), options={"compile": "solve"})
+    backwards = torch.tensor([1e-3, 1e-4, 0.0], dtype=torch.float64)
+    for _ in range(2):
+        loss_and_gradients(field, y0[:1], backwards, (y0,), options={"compile": "solve"})
+    assert len(compiled_gradient._PROGRAMS) == programs + 2
