@@ -41,23 +41,28 @@ def adjoint_parameters(func, explicit) -> list[torch.Tensor]:
     return list(unique.values())
 
 
-def check_no_lost_gradients(value: torch.Tensor, params: list[torch.Tensor]) -> None:
+def check_no_lost_gradients(value: torch.Tensor, params: list[torch.Tensor]) -> set[int]:
     """Raise if ``value`` (``func`` evaluated once with grad enabled on detached inputs) depends on a
-    tensor requiring grad that is not among ``params``: the adjoint would drop its gradient."""
+    tensor requiring grad that is not among ``params``: the adjoint would drop its gradient. Returns the
+    ids of the ``params`` that ``value`` depends on."""
     if value.grad_fn is None:
-        return
+        return set()
     leaves = {id(p) for p in params if p.grad_fn is None}
-    stops = {p.grad_fn for p in params if p.grad_fn is not None}
-    seen, pending, missing = set(), [value.grad_fn], []
+    stops = {p.grad_fn: id(p) for p in params if p.grad_fn is not None}
+    seen, pending, missing, reached = set(), [value.grad_fn], [], set()
     while pending:
         node = pending.pop()
-        if node is None or node in seen or node in stops:
+        if node is None or node in seen:
             continue
         seen.add(node)
+        if node in stops:
+            reached.add(stops[node])
+            continue
         variable = getattr(node, "variable", None)  # an AccumulateGrad node: a leaf tensor
         if variable is not None:
             if id(variable) not in leaves:
                 missing.append(tuple(variable.shape))
+            reached.add(id(variable))
             continue
         pending.extend(next_node for next_node, _ in node.next_functions)
     if missing:
@@ -65,6 +70,7 @@ def check_no_lost_gradients(value: torch.Tensor, params: list[torch.Tensor]) -> 
         raise SolverError(f"adjoint=True: func uses tensor(s) of shape {shapes} that require grad but are not "
                           "adjoint parameters, so their gradients would be lost; pass them as adjoint_params=[...] "
                           "(or make func an nn.Module that owns them)")
+    return reached
 
 
 def solve_with_adjoint(solver, problem: Problem, params: list[torch.Tensor]) -> Solution:

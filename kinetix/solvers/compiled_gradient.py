@@ -131,7 +131,7 @@ class _Programs:
         return self._backward(*arguments, loop=python_while_loop)
 
     def differentiable(self, integration) -> list[str] | None:
-        """Names of the modules' tensors that require grad; ``None`` where ``f`` (or a ``jac`` that is
+        """Names of the modules' tensors that require grad and that ``f`` uses; ``None`` where ``f`` (or a ``jac`` that is
         given) reaches another tensor that requires grad, draws random numbers, or the output times
         require grad. ``f`` is evaluated with fresh leaves in place of the modules' tensors, as the
         backward program will: a tensor that requires grad and is reached another way (a closure's, a
@@ -148,12 +148,13 @@ class _Programs:
         if not torch.equal(_random_state(t.device), before):  # dropout, noise: the backward would draw anew
             _set_random_state(t.device, before)
             return None
+        reached = set()
         try:  # a Jacobian from autodiff reaches what f reaches
             for value in values:
-                check_no_lost_gradients(value, [tensor for tensor in fresh.values() if tensor.requires_grad])
+                reached |= check_no_lost_gradients(value, [tensor for tensor in fresh.values() if tensor.requires_grad])
         except SolverError:
             return None
-        return [name for name, tensor in tensors.items() if tensor.requires_grad]
+        return [name for name, tensor in fresh.items() if id(tensor) in reached]  # unused ones get no gradient
 
     def _forward(self, carried, tensors, t_out, t_end, codes):
         """Up to :data:`CHUNK` iterations from ``carried``: ``(carried, records)``; records are

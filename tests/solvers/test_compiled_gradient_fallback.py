@@ -6,6 +6,7 @@ loops run in Python, so the logic that chooses a path is tested in seconds."""
 import pytest
 import torch
 
+import kinetix
 from kinetix.solvers import compiled_gradient
 from test_compiled_gradient import RateConstants, loss_and_gradients
 
@@ -107,3 +108,20 @@ def test_a_function_made_anew_for_every_solve_reuses_the_programs_of_the_first(n
     for _ in range(2):
         loss_and_gradients(field, y0[:1], backwards, (y0,), options={"compile": "solve"})
     assert len(compiled_gradient._PROGRAMS) == programs + 2
+
+
+class WithUnusedParameter(RateConstants):
+    def __init__(self):
+        super().__init__()
+        self.unused = torch.nn.Parameter(torch.ones(2, dtype=torch.float64))
+
+
+def test_a_parameter_the_field_does_not_use_gets_no_gradient_as_in_the_eager_loop(no_compiler):
+    # a zero gradient would still move it under weight decay or momentum; the eager loop gives None
+    field = WithUnusedParameter()
+    y0 = torch.tensor(Y0, dtype=torch.float64)
+    t = torch.tensor(TIMES, dtype=torch.float64)
+    for options in ({}, {"compile": "solve"}):
+        ys = kinetix.odeint(field, y0, t, rtol=1e-6, atol=1e-10, options=options)
+        used, unused = torch.autograd.grad(ys.sum(), (field.log_k, field.unused), allow_unused=True)
+        assert unused is None and used is not None
