@@ -21,7 +21,7 @@ from torch._higher_order_ops import while_loop
 from . import package
 from .base import Solution, SolverStats, Status
 from .dense import interpolate
-from .function_key import function_key
+from .function_key import KeptPrograms, function_key
 from .loop import ControlState, control
 
 
@@ -135,7 +135,7 @@ def _compiled_in_process(key: tuple, integration, arguments: tuple, vectorize: b
         with cacheable_while_loop():
             state, values = program(*arguments)
     except torch._dynamo.exc.TorchDynamoException as error:
-        _PROGRAMS[key, vectorize] = None
+        _PROGRAMS.put((key, vectorize), problem_functions(integration), None)
         warnings.warn(f"compile='solve' is not available for this problem ({first_line(error)}); solving step by "
                       "step", RuntimeWarning, stacklevel=5)
         return None
@@ -149,7 +149,7 @@ def first_line(error: Exception) -> str:
 
 _FINGERPRINTS: dict = {}  # (key, shapes) -> package.Fingerprint, or None
 _UNSEEN = object()
-_PROGRAMS: dict = {}
+_PROGRAMS = KeptPrograms()
 _EVALUATIONS: dict = {}  # right-hand sides per step of the method, per key and padded shape
 # The loop driven from C++, not from inductor's Python wrapper: each iteration calls its kernels without a
 # return to Python (Robertson 1.9x, POLLU 3.9x faster per solve on this machine's CPU; compile 51 s against 41 s).
@@ -170,10 +170,16 @@ def problem_key(integration) -> tuple:
     """What a compiled solve depends on beyond its tensors' shapes: method, functions (by
     :func:`.function_key.function_key`) and settings."""
     problem = integration.problem
-    functions = (function_key(function) for function in (problem.func, problem.jac, problem.time_derivative))
+    functions = (function_key(function) for function in problem_functions(integration))
     return (integration.method, *functions, problem.autonomous,
             problem.max_steps, integration.controller, float(integration.origin), tuple(problem.rtol.tolist()),
             tuple(problem.atol.tolist()), problem.y0.dtype, problem.y0.device)
+
+
+def problem_functions(integration) -> tuple:
+    """The problem's functions that a compiled program calls: ``(func, jac, time_derivative)``."""
+    problem = integration.problem
+    return problem.func, problem.jac, problem.time_derivative
 
 
 def vectorized(batch: int, n: int) -> bool:
@@ -189,10 +195,8 @@ _VECTOR_SPECIES = 16
 
 def _program(key: tuple, integration, vectorize: bool):
     """The compiled program for ``key``, built once per process (``None`` where compiling failed before)."""
-    if (key, vectorize) not in _PROGRAMS:
-        _PROGRAMS[key, vectorize] = torch.compile(build_program(integration), fullgraph=True, dynamic=False,
-                                                  options=compile_options(integration, vectorize))
-    return _PROGRAMS[key, vectorize]
+    return _PROGRAMS.get((key, vectorize), problem_functions(integration), lambda: torch.compile(
+        build_program(integration), fullgraph=True, dynamic=False, options=compile_options(integration, vectorize)))
 
 
 def build_program(integration):

@@ -24,7 +24,9 @@ from ..errors import SolverError
 from .adjoint import check_no_lost_gradients
 from .base import Solution
 from .compiled import (Owner, bucket, cacheable_while_loop, compile_options, dense_at, evaluations_per_step, first_line,
-                       initial_carried, iteration, padded, problem_key, solution, solve_compiled, unaliased, vectorized)
+                       initial_carried, iteration, padded, problem_functions, problem_key, solution, solve_compiled,
+                       unaliased, vectorized)
+from .function_key import KeptPrograms
 from .loop import ControlState
 
 CHUNK = 64  # loop iterations per forward call: the records' granularity
@@ -252,11 +254,10 @@ def _functions(integration):
     return functions
 
 
-_PROGRAMS: dict = {}
+_PROGRAMS = KeptPrograms()
 
 
 def _programs(key: tuple, integration, vectorize_loops: bool) -> _Programs:
     """The programs of the problem ``key`` (:func:`.compiled.problem_key`), built once per process."""
-    if (key, vectorize_loops) not in _PROGRAMS:
-        _PROGRAMS[key, vectorize_loops] = _Programs(integration, vectorize_loops)
-    return _PROGRAMS[key, vectorize_loops]
+    return _PROGRAMS.get((key, vectorize_loops), problem_functions(integration),
+                         lambda: _Programs(integration, vectorize_loops))

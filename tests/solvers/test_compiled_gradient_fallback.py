@@ -125,3 +125,33 @@ def test_a_parameter_the_field_does_not_use_gets_no_gradient_as_in_the_eager_loo
         ys = kinetix.odeint(field, y0, t, rtol=1e-6, atol=1e-10, options=options)
         used, unused = torch.autograd.grad(ys.sum(), (field.log_k, field.unused), allow_unused=True)
         assert unused is None and used is not None
+
+
+def test_a_program_is_not_reused_once_the_function_it_calls_captured_another_object(no_compiler):
+    # two closures from one line share programs while they capture the same object; once the first
+    # one's captured object is replaced, its program computes with the new one and must not serve the second
+    field, other = RateConstants().requires_grad_(False), RateConstants().requires_grad_(False)
+    with torch.no_grad():
+        other.log_k += 1.0
+
+    def made():
+        target = field
+
+        def rates(t, y):
+            return target(t, y)
+
+        def retarget():
+            nonlocal target
+            target = other
+
+        return rates, retarget
+
+    (first, retarget_first), (second, _) = made(), made()
+    y0 = torch.tensor(Y0, dtype=torch.float64, requires_grad=True)
+    t = torch.tensor(TIMES, dtype=torch.float64)
+    loss_and_gradients(first, y0, t, (y0,), options={"compile": "solve"})
+    retarget_first()
+    ys, grads = loss_and_gradients(second, y0, t, (y0,), options={"compile": "solve"})
+    eager_ys, eager = loss_and_gradients(field, y0, t, (y0,))
+    torch.testing.assert_close(ys, eager_ys, rtol=1e-9, atol=1e-20)
+    torch.testing.assert_close(grads[0], eager[0], rtol=1e-10, atol=0)
