@@ -143,6 +143,17 @@ class _Integration:
         scale = torch.addcmul(self.atol_rms, self.rtol_rms, torch.maximum(y.abs(), y_new.abs()))
         return torch.linalg.vector_norm(torch.add(error / scale, y_new, alpha=0.0), dim=-1, keepdim=True)
 
+    def _finite_for_backpropagation(self, step, err, t, y, h, f0):
+        """``step``, or where a member's attempt was not finite (so it is rejected), the same attempt
+        again with that member's step empty (``h = 0``). Backpropagation meets the zero cotangent of a
+        rejected member inside its step, where ``0 * inf`` is NaN, and the parameters that members
+        share would get NaN gradients; the other members' results are the same. A host
+        synchronisation per attempt, only where a gradient is recorded."""
+        finite = torch.isfinite(err) & torch.isfinite(step.dense).flatten(1).all(-1, keepdim=True)
+        if bool(finite.all()):
+            return step
+        return self.step(self.system, t, y, torch.where(finite, h, torch.zeros_like(h)), f0)
+
     def initial_step(self, t0, y0, f0, t_end):
         """Hairer & Wanner's starting step (Vol. I, II.4), per member."""
         problem, order = self.problem, self.method.error_order + 1
@@ -220,6 +231,9 @@ class _Integration:
                 if step.rhs_evals != nominal_evaluations:  # counted per attempt below; correct the difference
                     state.rhs_evals = torch.add(state.rhs_evals, state.active, alpha=step.rhs_evals - nominal_evaluations)
                 state, accept, t_new = decide(state, settings, err, step.ok)
+            if y_new.requires_grad:
+                step = self._finite_for_backpropagation(step, err, t_old, y, h_old, f0)
+                y_new = step.y_new
             dense.records.record(accept, t_old, t_new, y, y_new, step.dense)
             if self.on_step is not None:
                 self.on_step(accept.view(-1), t_old.view(-1) + self.origin, t_new.view(-1) + self.origin, y, y_new,

@@ -70,3 +70,19 @@ def test_adjoint_and_backpropagation_agree_on_a_batch(robertson):
         ys = kinetix.odeint(robertson, y0, T, rtol=1e-9, atol=1e-14, adjoint=adjoint)
         results.append(torch.autograd.grad((ys * WEIGHTS).sum(), y0)[0])
     torch.testing.assert_close(results[1], results[0], rtol=1e-6, atol=0)
+
+
+def test_a_rejected_attempt_that_overflows_leaves_the_gradient_finite():
+    # float32 Robertson at rtol 1e-4: an early attempt overflows and is rejected; backpropagating its zero
+    # cotangent through the step met 0 * inf and gave NaN for the shared rate constants
+    from test_compiled_gradient import RateConstants
+
+    y0 = [[1.0, 0.0, 0.0], [0.6, 1e-3, 0.399], [0.9, 0.0, 0.1]]
+    t = torch.cat([torch.zeros(1, dtype=torch.float64), torch.logspace(-4, 2, 8, dtype=torch.float64)])
+    gradients = {}
+    for dtype in (torch.float32, torch.float64):
+        field = RateConstants().to(dtype)
+        ys = kinetix.odeint(field, torch.tensor(y0, dtype=dtype), t.to(dtype), rtol=1e-4, atol=1e-7)
+        (gradients[dtype],) = torch.autograd.grad((ys * WEIGHTS.to(dtype)).sum(), field.log_k)
+    assert torch.isfinite(gradients[torch.float32]).all()
+    torch.testing.assert_close(gradients[torch.float32].double(), gradients[torch.float64], rtol=2e-2, atol=0)
