@@ -44,7 +44,12 @@ def solve_compiled_with_gradient(integration, y0: torch.Tensor, h0: torch.Tensor
     batch, times = y0.shape[0], t_out.shape[0]
     padded_batch, padded_times = bucket(batch), bucket(max(times, MIN_TIMES))
     key = problem_key(integration)
-    programs = _programs(key, integration, vectorized(padded_batch, y0.shape[1]))
+    vectorize_loops = vectorized(padded_batch, y0.shape[1])
+
+    def kept_programs() -> _Programs:  # looked up again for the backward: see _Solve
+        return _programs(key, integration, vectorize_loops)
+
+    programs = kept_programs()
     names = programs.differentiable(integration)
     if names is None or programs.failed:
         return None
@@ -56,7 +61,7 @@ def solve_compiled_with_gradient(integration, y0: torch.Tensor, h0: torch.Tensor
     tensors = programs.owner.tensors()
     state: list = []
     try:
-        values = _Solve.apply(programs, state, tensors, names, h0.contiguous(), t_out.contiguous(), y0.contiguous(),
+        values = _Solve.apply(kept_programs, state, tensors, names, h0.contiguous(), t_out.contiguous(), y0.contiguous(),
                               *(tensors[name] for name in names))
     except torch._dynamo.exc.TorchDynamoException as error:
         programs.failed = True
@@ -69,10 +74,15 @@ def solve_compiled_with_gradient(integration, y0: torch.Tensor, h0: torch.Tensor
 class _Solve(torch.autograd.Function):
     """``values (B, T, n)`` from ``y0`` and the differentiable tensors (``tensors``: all the modules'
     tensors by name, ``names`` those differentiated), recording the forward's iterations for the backward
-    program. ``state`` (a list) receives ``(t, attempts, accepted, status)``."""
+    program. ``state`` (a list) receives ``(t, attempts, accepted, status)``.
+
+    ``kept_programs()`` gives the problem's programs, and is called again by the backward: kept programs
+    call the functions they were built from, maybe another closure from the same line, whose captured
+    object may have been replaced since the forward; the lookup then builds programs of this solve's own."""
 
     @staticmethod
-    def forward(ctx, programs, state, tensors, names, h0, t_out, y0, *differentiable):
+    def forward(ctx, kept_programs, state, tensors, names, h0, t_out, y0, *differentiable):
+        programs = kept_programs()
         tensors = {**tensors, **{name: tensor.detach() for name, tensor in zip(names, differentiable)}}
         carried, t_end, codes = initial_carried(programs.integration, y0, h0, t_out)
         chunks = []
@@ -84,7 +94,7 @@ class _Solve(torch.autograd.Function):
                 break
         final = ControlState(*carried[:10])
         state.extend((final.t, final.attempts, final.accepted, final.status))
-        ctx.programs, ctx.names, ctx.chunks, ctx.tensors = programs, names, chunks, tensors
+        ctx.kept_programs, ctx.names, ctx.chunks, ctx.tensors = kept_programs, names, chunks, tensors
         ctx.save_for_backward(t_out)
         return carried[12]
 
@@ -97,8 +107,9 @@ class _Solve(torch.autograd.Function):
         fixed = {name: tensor for name, tensor in ctx.tensors.items() if name not in differentiable}
         lam = values_bar.new_zeros(values_bar.shape[0], values_bar.shape[-1])
         grads = {name: torch.zeros_like(tensor) for name, tensor in differentiable.items()}
+        programs = ctx.kept_programs()
         for records in reversed(ctx.chunks):
-            lam, grads = ctx.programs.pull_back(records, lam, grads, fixed, differentiable, values_bar, t_out)
+            lam, grads = programs.pull_back(records, lam, grads, fixed, differentiable, values_bar, t_out)
         at_start = (t_out == 0).view(1, -1, 1)
         lam = lam + torch.where(at_start, values_bar, 0.0).sum(1)
         return (None, None, None, None, None, None, lam, *(grads[name] for name in ctx.names))

@@ -34,14 +34,15 @@ _EMPTY = object()  # the contents of a closure cell not yet assigned
 
 
 def function_key(function) -> object:
-    """``function`` itself, or for a plain Python function ``(code, defaults, closure, globals)``, the
-    last three as the objects they hold (:class:`Same`). Two lambdas made by one line with the same
-    captured objects get equal keys; a captured object replaced by another gives a new key."""
+    """``function`` itself, or for a plain Python function its code with the very objects (:class:`Same`)
+    that its default values, closure cells and globals hold. Two lambdas made by one line with the same
+    captured objects and defaults get equal keys; a captured object replaced by another gives a new key."""
     if not isinstance(function, types.FunctionType):
         return function  # modules, bound methods (equal when their function and object are), builtins
+    defaults = tuple(Same(value) for value in function.__defaults__ or ())  # a new tuple each time `def` runs
+    keyword_defaults = tuple((name, Same(value)) for name, value in sorted((function.__kwdefaults__ or {}).items()))
     cells = tuple(Same(_contents(cell)) for cell in function.__closure__ or ())
-    return (function.__code__, Same(function.__defaults__), Same(function.__kwdefaults__), cells,
-            Same(function.__globals__))
+    return function.__code__, defaults, keyword_defaults, cells, Same(function.__globals__)
 
 
 def _contents(cell: types.CellType):

@@ -25,6 +25,19 @@ def no_compiler(monkeypatch):
 
 
 @pytest.fixture
+def compiled_solves(no_compiler, monkeypatch) -> list:
+    """Records each solve that took the compiled gradient's path (not the step-by-step one)."""
+    solves, apply = [], compiled_gradient._Solve.apply
+
+    def recording(*arguments):
+        solves.append(arguments)
+        return apply(*arguments)
+
+    monkeypatch.setattr(compiled_gradient._Solve, "apply", recording)
+    return solves
+
+
+@pytest.fixture
 def backward_cannot_compile(no_compiler, monkeypatch):
     """Compiling the backward program fails as a compiler error would."""
     def compile_(function, **options):
@@ -71,13 +84,14 @@ class CachedRates(RateConstants):
         return torch.stack([-k1 * a + k3 * b * c, k1 * a - k3 * b * c - k2 * b * b, k2 * b * b], -1)
 
 
-def test_a_tensor_cached_from_a_parameter_keeps_its_gradient(no_compiler):
+def test_a_tensor_cached_from_a_parameter_keeps_its_gradient(compiled_solves):
     # the backward program swaps the module's parameters for its own tensors, which a cached attribute
     # does not see: its gradient came back zero; the solve now goes step by step
     field = CachedRates()
     y0 = torch.tensor(Y0, dtype=torch.float64, requires_grad=True)
     t = torch.tensor(TIMES, dtype=torch.float64)
     assert_same_gradients(field, (y0, field.log_k), y0, t, before_each_solve=field.prepare)
+    assert not compiled_solves
 
 
 class NoisyRates(RateConstants):
@@ -87,12 +101,13 @@ class NoisyRates(RateConstants):
         return super().forward(t, y) * (1.0 + 1e-8 * torch.rand((), dtype=y.dtype))
 
 
-def test_a_field_that_draws_random_numbers_is_differentiated_through_its_own_draws(no_compiler):
+def test_a_field_that_draws_random_numbers_is_differentiated_through_its_own_draws(compiled_solves):
     # the backward program recomputes each step: its draws would not be the forward's
     field = NoisyRates()
     y0 = torch.tensor(Y0, dtype=torch.float64, requires_grad=True)
     t = torch.tensor(TIMES, dtype=torch.float64)
     assert_same_gradients(field, (y0, field.log_k), y0, t, before_each_solve=lambda: torch.manual_seed(0))
+    assert not compiled_solves
 
 
 def test_a_function_made_anew_for_every_solve_reuses_the_programs_of_the_first(no_compiler):
@@ -116,7 +131,7 @@ class WithUnusedParameter(RateConstants):
         self.unused = torch.nn.Parameter(torch.ones(2, dtype=torch.float64))
 
 
-def test_a_parameter_the_field_does_not_use_gets_no_gradient_as_in_the_eager_loop(no_compiler):
+def test_a_parameter_the_field_does_not_use_gets_no_gradient_as_in_the_eager_loop(compiled_solves):
     # a zero gradient would still move it under weight decay or momentum; the eager loop gives None
     field = WithUnusedParameter()
     y0 = torch.tensor(Y0, dtype=torch.float64)
@@ -125,6 +140,7 @@ def test_a_parameter_the_field_does_not_use_gets_no_gradient_as_in_the_eager_loo
         ys = kinetix.odeint(field, y0, t, rtol=1e-6, atol=1e-10, options=options)
         used, unused = torch.autograd.grad(ys.sum(), (field.log_k, field.unused), allow_unused=True)
         assert unused is None and used is not None
+    assert len(compiled_solves) == 1
 
 
 def test_a_program_is_not_reused_once_the_function_it_calls_captured_another_object(no_compiler):
@@ -155,3 +171,33 @@ def test_a_program_is_not_reused_once_the_function_it_calls_captured_another_obj
     eager_ys, eager = loss_and_gradients(field, y0, t, (y0,))
     torch.testing.assert_close(ys, eager_ys, rtol=1e-9, atol=1e-20)
     torch.testing.assert_close(grads[0], eager[0], rtol=1e-10, atol=0)
+
+
+def test_a_closure_whose_program_another_closure_built_keeps_its_gradient_when_that_one_changes(no_compiler):
+    # the kept programs call the first closure; replacing its captured object between the second's solve
+    # and backward() made the backward recompute the steps with the other object
+    field, other = RateConstants().requires_grad_(False), RateConstants().requires_grad_(False)
+    with torch.no_grad():
+        other.log_k += 1.0
+
+    def made():
+        target = field
+
+        def rates(t, y):
+            return target(t, y)
+
+        def retarget():
+            nonlocal target
+            target = other
+
+        return rates, retarget
+
+    (first, retarget_first), (second, _) = made(), made()
+    y0 = torch.tensor(Y0, dtype=torch.float64, requires_grad=True)
+    t = torch.tensor(TIMES, dtype=torch.float64)
+    loss_and_gradients(first, y0, t, (y0,), options={"compile": "solve"})
+    ys = kinetix.odeint(second, y0, t, rtol=1e-6, atol=1e-10, options={"compile": "solve"})
+    retarget_first()
+    (compiled,) = torch.autograd.grad((ys * torch.linspace(1, 2, ys.numel(), dtype=ys.dtype).view(ys.shape)).sum(), y0)
+    _, (eager,) = loss_and_gradients(second, y0, t, (y0,))
+    torch.testing.assert_close(compiled, eager, rtol=1e-10, atol=0)

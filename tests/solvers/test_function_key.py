@@ -26,3 +26,14 @@ def test_modules_and_bound_methods_are_their_own_keys():
     assert function_key(module) is module
     assert function_key(module.forward) == function_key(module.forward)  # a new bound method each access
     assert function_key(module.forward) != function_key(torch.nn.Linear(2, 2).forward)
+
+
+def test_default_arguments_are_compared_one_by_one():
+    # `lambda t, y, m=model: ...` builds a new defaults tuple each time: it must still be the same key
+    model = torch.nn.Linear(3, 3)
+
+    def made(model):
+        return lambda t, y, m=model, *, scale=2.0: scale * m(y)
+
+    assert function_key(made(model)) == function_key(made(model))
+    assert function_key(made(model)) != function_key(made(torch.nn.Linear(3, 3)))
