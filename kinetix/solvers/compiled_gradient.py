@@ -144,9 +144,9 @@ class _Programs:
         return self._backward(*arguments, loop=python_while_loop)
 
     def differentiable(self, integration) -> list[str] | None:
-        """Names of the modules' tensors that require grad and that ``f`` uses; ``None`` where ``f`` (or a ``jac`` that is
-        given) reaches another tensor that requires grad, draws random numbers, or the output times
-        require grad. ``f`` is evaluated with fresh leaves in place of the modules' tensors, as the
+        """Names of the modules' tensors that require grad and that ``f`` uses; ``None`` where ``f`` (or
+        a ``jac`` that is given) reaches another tensor that requires grad, draws random numbers, or the
+        output times require grad. ``f`` is evaluated with fresh leaves in place of the modules' tensors, as the
         backward program will: a tensor that requires grad and is reached another way (a closure's, a
         global's, one a module cached from its parameter in a plain attribute) would lose its gradient
         there, and a random draw (dropout) would not be the forward's."""
