@@ -143,9 +143,9 @@ def test_a_parameter_the_field_does_not_use_gets_no_gradient_as_in_the_eager_loo
     assert len(compiled_solves) == 1
 
 
-def test_a_program_is_not_reused_once_the_function_it_calls_captured_another_object(no_compiler):
-    # two closures from one line share programs while they capture the same object; once the first
-    # one's captured object is replaced, its program computes with the new one and must not serve the second
+def two_closures_from_one_line():
+    """``(field, (first, retarget_first), (second, _))``: two closures made by one line over ``field``
+    (whose gradient is not asked), and for each a function that replaces its captured field by another."""
     field, other = RateConstants().requires_grad_(False), RateConstants().requires_grad_(False)
     with torch.no_grad():
         other.log_k += 1.0
@@ -162,7 +162,13 @@ def test_a_program_is_not_reused_once_the_function_it_calls_captured_another_obj
 
         return rates, retarget
 
-    (first, retarget_first), (second, _) = made(), made()
+    return field, made(), made()
+
+
+def test_a_program_is_not_reused_once_the_function_it_calls_captured_another_object(no_compiler):
+    # two closures from one line share programs while they capture the same object; once the first
+    # one's captured object is replaced, its program computes with the new one and must not serve the second
+    field, (first, retarget_first), (second, _) = two_closures_from_one_line()
     y0 = torch.tensor(Y0, dtype=torch.float64, requires_grad=True)
     t = torch.tensor(TIMES, dtype=torch.float64)
     loss_and_gradients(first, y0, t, (y0,), options={"compile": "solve"})
@@ -176,23 +182,7 @@ def test_a_program_is_not_reused_once_the_function_it_calls_captured_another_obj
 def test_a_closure_whose_program_another_closure_built_keeps_its_gradient_when_that_one_changes(no_compiler):
     # the kept programs call the first closure; replacing its captured object between the second's solve
     # and backward() made the backward recompute the steps with the other object
-    field, other = RateConstants().requires_grad_(False), RateConstants().requires_grad_(False)
-    with torch.no_grad():
-        other.log_k += 1.0
-
-    def made():
-        target = field
-
-        def rates(t, y):
-            return target(t, y)
-
-        def retarget():
-            nonlocal target
-            target = other
-
-        return rates, retarget
-
-    (first, retarget_first), (second, _) = made(), made()
+    _, (first, retarget_first), (second, _) = two_closures_from_one_line()
     y0 = torch.tensor(Y0, dtype=torch.float64, requires_grad=True)
     t = torch.tensor(TIMES, dtype=torch.float64)
     loss_and_gradients(first, y0, t, (y0,), options={"compile": "solve"})
