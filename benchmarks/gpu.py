@@ -65,7 +65,8 @@ def robertson(count: int, device: torch.device) -> dict:
     seconds, ys = timed(lambda: solve(mechanism.to(device), y0.to(device), times.to(device)), device)
     difference = (ys[:, :64].cpu() - reference[:, :64]).abs().amax(dim=(0, 1)) / reference.abs().amax(dim=(0, 1))
     return {"section": f"Robertson, {count} members, rodas5p rtol 1e-6", "device s": seconds,
-            "peer": f"this code on the CPU, {subset} members", "peer s (scaled)": cpu * count / subset, "agreement": f"{float(difference.max()):.3g}"}
+            "peer": f"this code on the CPU, {subset} members", "peer s (scaled)": cpu * count / subset,
+            "agreement": f"{float(difference.max()):.3g}"}
 
 
 def ignitions(count: int, device: torch.device) -> dict:

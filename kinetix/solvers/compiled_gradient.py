@@ -39,8 +39,7 @@ def solve_compiled_with_gradient(integration, y0: torch.Tensor, h0: torch.Tensor
     ``(B, 1)`` at loop times ``t_out`` ``(T,)``; the outputs carry gradients to ``y0`` and to the
     parameters and buffers of the problem's modules that require grad. Shapes are padded as in
     :func:`.compiled.solve_compiled`, output times to at least :data:`MIN_TIMES`. ``None`` where the
-    problem's functions reach another tensor that requires grad (a closure's, a global's): the
-    compiled backward would lose its gradient."""
+    compiled backward would not give backpropagation's gradient (:meth:`_Programs.differentiable`)."""
     batch, times = y0.shape[0], t_out.shape[0]
     padded_batch, padded_times = bucket(batch), bucket(max(times, MIN_TIMES))
     key = problem_key(integration)
@@ -86,12 +85,12 @@ class _Solve(torch.autograd.Function):
         tensors = {**tensors, **{name: tensor.detach() for name, tensor in zip(names, differentiable)}}
         carried, t_end, codes = initial_carried(programs.integration, y0, h0, t_out)
         chunks = []
-        while True:
-            with cacheable_while_loop():
+        with cacheable_while_loop():
+            while True:
                 carried, records = programs.forward(carried, tensors, t_out, t_end, codes)
-            chunks.append(records)
-            if not bool(carried[3].any()):
-                break
+                chunks.append(records)
+                if not bool(carried[3].any()):
+                    break
         final = ControlState(*carried[:10])
         state.extend((final.t, final.attempts, final.accepted, final.status))
         ctx.kept_programs, ctx.names, ctx.chunks, ctx.tensors = kept_programs, names, chunks, tensors

@@ -8,13 +8,8 @@ import torch
 
 import kinetix
 from kinetix.solvers import compiled_gradient
+from kinetix.solvers.compiled_gradient import python_while_loop
 from test_compiled_gradient import RateConstants, loss_and_gradients
-
-
-def python_while_loop(condition, body, carried):
-    while bool(condition(*carried)):
-        carried = body(*carried)
-    return carried
 
 
 @pytest.fixture
