@@ -139,6 +139,23 @@ def test_slightly_negative_mass_fractions_follow_cantera():
     assert np.max(np.abs(ours - np.array(theirs)) / scale) <= 1e-12
 
 
+def test_a_factor_few_reactions_have_is_multiplied_into_them_alone():
+    """gri30's third product factor belongs to 8 of 325 reactions: it is gathered for those alone, and every
+    reverse product is still prod_k C_k^nu_k over the products, here computed from Cantera's equations."""
+    gas = ct.Solution("gri30.yaml")
+    kinetics = kinetix_cantera.Kinetics("gri30.yaml")
+    product = kinetics.reverse_product
+    assert product.dense_width < product.slots.shape[0] and len(product.sparse_reactions) == 8
+    concentrations = torch.rand(20, gas.n_species, dtype=torch.float64) + 0.5
+    expected = torch.ones(20, gas.n_reactions, dtype=torch.float64)
+    for j, reaction in enumerate(gas.reactions()):
+        for name, nu in reaction.products.items():
+            expected[:, j] *= concentrations[:, gas.species_index(name)] ** nu
+    reversible = torch.tensor([r.reversible for r in gas.reactions()])
+    ours = kinetics._to_cantera(product(concentrations))
+    torch.testing.assert_close(ours[:, reversible], expected[:, reversible], rtol=1e-14, atol=0)
+
+
 def test_fractional_orders_stay_finite_at_negative_concentrations():
     kinetics = kinetix_cantera.Kinetics(RATE_ZOO)
     Y = torch.full((kinetics.n_species,), 1.0 / kinetics.n_species, dtype=torch.float64)

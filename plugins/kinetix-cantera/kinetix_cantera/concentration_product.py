@@ -8,6 +8,11 @@ import torch
 
 from .rate_group import take
 
+# A factor slot that fewer than this share of the reactions fill (the fourth product of a few
+# reactions) is applied to those reactions alone, not gathered for all: n-hexane's reverse
+# products have two slots filled by 2 and 1 of its 5,336 reactions.
+SPARSE_SLOT = 1 / 8
+
 
 class ConcentrationProduct(torch.nn.Module):
     """``prod_k C_k ** order_jk`` ``(..., R)`` for concentrations ``C`` ``(..., K)``.
@@ -21,7 +26,9 @@ class ConcentrationProduct(torch.nn.Module):
 
     Buffers: ``slots`` ``(width, R)`` the species of each whole-order factor (``K`` = the constant
     1); ``fraction_species``, ``fraction_orders`` ``(R, fraction_width)`` the species and exponents
-    of the remaining factors (exponent 0 where unused).
+    of the remaining factors (exponent 0 where unused). The first ``dense_width`` slots are gathered
+    for every reaction; the others (see :data:`SPARSE_SLOT`) are held again as ``sparse_reactions``
+    ``(m,)``, the reactions that fill any of them, and ``sparse_slots`` ``(width - dense_width, m)``.
     """
 
     def __init__(self, orders: list[dict[int, float]], n_species: int, dtype: torch.dtype = torch.float64):
@@ -47,15 +54,22 @@ class ConcentrationProduct(torch.nn.Module):
                 fraction_species[j, i] = k
                 fraction_orders[j, i] = order
         self.register_buffer("slots", slot_index)
+        filled = (slot_index < n_species).sum(dim=1).tolist()  # non-increasing: factors fill slots in order
+        self.dense_width = 1 + sum(1 for count in filled[1:] if count >= SPARSE_SLOT * len(orders))
+        sparse = slot_index[self.dense_width :]
+        reactions = (sparse < n_species).any(dim=0).nonzero().view(-1)
+        self.register_buffer("sparse_reactions", reactions, persistent=False)
+        self.register_buffer("sparse_slots", sparse[:, reactions], persistent=False)
         self.register_buffer("fraction_species", fraction_species)
         self.register_buffer("fraction_orders", fraction_orders)
         # the species of every factor, as columns of (C, 1): for scattering partial derivatives
         self.register_buffer("factor_species", torch.cat([slot_index.T, fraction_species], dim=1), persistent=False)
 
-    def _factors(self, concentrations: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor | None]]:
-        """Each factor ``(..., R)`` and its derivative with respect to its concentration (``None`` = 1)."""
-        padded = torch.cat([concentrations, torch.ones_like(concentrations[..., :1])], dim=-1)
-        values = [take(padded, slot) for slot in self.slots]
+    def _factors(self, concentrations: torch.Tensor, slots: torch.Tensor) -> tuple[list, list]:
+        """Each factor ``(..., R)`` of the whole-order ``slots`` and of the fractional orders, and its
+        derivative with respect to its concentration (``None`` = 1)."""
+        padded = _padded(concentrations)
+        values = [take(padded, slot) for slot in slots]
         slopes: list[torch.Tensor | None] = [None] * len(values)
         if self.fraction_orders.shape[-1]:
             c = take(concentrations, self.fraction_species.flatten()).unflatten(-1, self.fraction_species.shape)
@@ -68,17 +82,23 @@ class ConcentrationProduct(torch.nn.Module):
         return values, slopes
 
     def forward(self, concentrations: torch.Tensor) -> torch.Tensor:
-        values, _ = self._factors(concentrations)
+        values, _ = self._factors(concentrations, self.slots[: self.dense_width])
         product = values[0]
         for value in values[1:]:  # explicit products: cheaper than prod(), and so are their derivatives
             product = product * value
+        if len(self.sparse_reactions):
+            padded = _padded(concentrations)
+            extra = product.index_select(-1, self.sparse_reactions)
+            for slot in self.sparse_slots:
+                extra = extra * take(padded, slot)
+            product = product.index_copy_(-1, self.sparse_reactions, extra)
         return product
 
     def partials(self, concentrations: torch.Tensor) -> torch.Tensor:
         """``d product_j / d C`` at each factor: ``(..., R, n_factors)``, the species being
         ``factor_species`` ``(R, n_factors)`` (``K`` for the constant 1). Exact also where
         concentrations are zero (leave-one-out products, no division)."""
-        values, slopes = self._factors(concentrations)
+        values, slopes = self._factors(concentrations, self.slots)
         before = [torch.ones_like(values[0])]
         for value in values[:-1]:
             before.append(before[-1] * value)
@@ -88,3 +108,8 @@ class ConcentrationProduct(torch.nn.Module):
             partials.append(partial if slopes[i] is None else partial * slopes[i])
             after = after * values[i]
         return torch.stack(partials[::-1], dim=-1)
+
+
+def _padded(concentrations: torch.Tensor) -> torch.Tensor:
+    """``concentrations`` ``(..., K)`` with the constant 1 appended: ``(..., K + 1)``."""
+    return torch.cat([concentrations, torch.ones_like(concentrations[..., :1])], dim=-1)

@@ -391,8 +391,13 @@ class Kinetics(torch.nn.Module):
         return self._in_chunks(self._net_production_rates, T, P, Y)
 
     def _net_production_rates(self, T, P, Y) -> torch.Tensor:
-        rates = self._internal_rates(T, P, Y)
-        return self.production(rates.forward - rates.reverse)
+        """``omega`` ``(..., K)`` from ``q = k_f [M] (prod_f - prod_r / K_c)``: three products of
+        ``(..., R)`` tensors where the rates of progress take five."""
+        concentrations = self.concentrations(T, P, Y)
+        third_body = self._third_body(concentrations)
+        net_product = (self.forward_product(concentrations)
+                       - self._reverse_ratio(T, self._reference_gibbs_RT(T)) * self.reverse_product(concentrations))
+        return self.production(self._forward_constants(T, P, third_body) * self._collision(third_body) * net_product)
 
 
 def _check_reactions(solution, where: str) -> None:
