@@ -391,13 +391,17 @@ class Kinetics(torch.nn.Module):
         return self._in_chunks(self._net_production_rates, T, P, Y)
 
     def _net_production_rates(self, T, P, Y) -> torch.Tensor:
-        """``omega`` ``(..., K)`` from ``q = k_f [M] (prod_f - prod_r / K_c)``: three products of
-        ``(..., R)`` tensors where the rates of progress take five."""
-        concentrations = self.concentrations(T, P, Y)
+        return self.production(self._net_rates(T, P, self.concentrations(T, P, Y), self._reference_gibbs_RT(T)))
+
+    def _net_rates(self, T: torch.Tensor, P: torch.Tensor, concentrations: torch.Tensor,
+                   gibbs_RT: torch.Tensor) -> torch.Tensor:
+        """Net rates of progress ``q = k_f [M] (prod_f - prod_r / K_c)`` ``(..., R)`` in internal order, as
+        :meth:`_rates_from` takes its arguments: three products of ``(..., R)`` tensors where ``q_f - q_r``
+        takes five."""
         third_body = self._third_body(concentrations)
         net_product = (self.forward_product(concentrations)
-                       - self._reverse_ratio(T, self._reference_gibbs_RT(T)) * self.reverse_product(concentrations))
-        return self.production(self._forward_constants(T, P, third_body) * self._collision(third_body) * net_product)
+                       - self._reverse_ratio(T, gibbs_RT) * self.reverse_product(concentrations))
+        return self._forward_constants(T, P, third_body) * self._collision(third_body) * net_product
 
 
 def _check_reactions(solution, where: str) -> None:

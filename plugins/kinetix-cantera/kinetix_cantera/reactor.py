@@ -258,8 +258,7 @@ class ReactorMechanism(Mechanism):
         """``dy/dt`` ``(..., K+1)`` for states ``y = [T, Y]`` ``(..., K+1)`` (``t`` unused: autonomous)."""
         kinetics = self.kinetics
         s = self.state(y)
-        rates = kinetics._rates_from(s.T, s.P, s.concentrations, s.h_RT - s.s_R)
-        production = kinetics.production(rates.forward - rates.reverse)
+        production = kinetics.production(kinetics._net_rates(s.T, s.P, s.concentrations, s.h_RT - s.s_R))
         heat = (s.heat_capacities * s.moles).sum(dim=-1)  # cp or cv [J/kg/K]
         dT = -(s.energies * production).sum(dim=-1) / (s.density * heat)
         dY = production * kinetics.molecular_weights / s.density[..., None]
