@@ -230,12 +230,12 @@ class Kinetics(torch.nn.Module):
 
     def standard_gibbs_RT(self, T, P) -> torch.Tensor:
         """Standard-state ``g_k / (R T) = h/RT - s/R`` ``(..., K)`` at ``T`` and ``P``, as Cantera defines it."""
-        return self.standard_enthalpies_RT(T) - self.standard_entropies_R(T, P)
+        T, P = self._tensor(T), self._tensor(P)
+        return self._reference_gibbs_RT(T) + torch.log(P / self.reference_pressure)[..., None]
 
     def _reference_gibbs_RT(self, T: torch.Tensor) -> torch.Tensor:
         """``g_k / (R T)`` ``(..., K)`` at the reference pressure."""
-        _, h_RT, s_R = self.thermo(T)
-        return h_RT - s_R
+        return self.thermo.gibbs_RT(T)
 
     def partial_molar_enthalpies(self, T) -> torch.Tensor:
         """Ideal-gas partial molar enthalpies ``h_k`` ``(..., K)`` [J/kmol] (independent of P and Y)."""
