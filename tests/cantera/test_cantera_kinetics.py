@@ -139,7 +139,7 @@ def test_slightly_negative_mass_fractions_follow_cantera():
     assert np.max(np.abs(ours - np.array(theirs)) / scale) <= 1e-12
 
 
-def test_a_factor_few_reactions_have_is_multiplied_into_them_alone():
+def test_a_factor_that_few_reactions_have_is_multiplied_into_those_alone():
     """gri30's third product factor belongs to 8 of 325 reactions: it is gathered for those alone, and every
     reverse product is still prod_k C_k^nu_k over the products, here computed from Cantera's equations."""
     gas = ct.Solution("gri30.yaml")

@@ -65,10 +65,9 @@ class ConcentrationProduct(torch.nn.Module):
         # the species of every factor, as columns of (C, 1): for scattering partial derivatives
         self.register_buffer("factor_species", torch.cat([slot_index.T, fraction_species], dim=1), persistent=False)
 
-    def _factors(self, concentrations: torch.Tensor, slots: torch.Tensor) -> tuple[list, list]:
-        """Each factor ``(..., R)`` of the whole-order ``slots`` and of the fractional orders, and its
-        derivative with respect to its concentration (``None`` = 1)."""
-        padded = _padded(concentrations)
+    def _factors(self, concentrations: torch.Tensor, padded: torch.Tensor, slots: torch.Tensor) -> tuple[list, list]:
+        """Each factor ``(..., R)`` of the whole-order ``slots`` (species of ``padded``, see :func:`_padded`) and of
+        the fractional orders, and its derivative with respect to its concentration (``None`` = 1)."""
         values = [take(padded, slot) for slot in slots]
         slopes: list[torch.Tensor | None] = [None] * len(values)
         if self.fraction_orders.shape[-1]:
@@ -82,12 +81,12 @@ class ConcentrationProduct(torch.nn.Module):
         return values, slopes
 
     def forward(self, concentrations: torch.Tensor) -> torch.Tensor:
-        values, _ = self._factors(concentrations, self.slots[: self.dense_width])
+        padded = _padded(concentrations)
+        values, _ = self._factors(concentrations, padded, self.slots[: self.dense_width])
         product = values[0]
         for value in values[1:]:  # explicit products: cheaper than prod(), and so are their derivatives
             product = product * value
         if len(self.sparse_reactions):
-            padded = _padded(concentrations)
             extra = product.index_select(-1, self.sparse_reactions)
             for slot in self.sparse_slots:
                 extra = extra * take(padded, slot)
@@ -98,7 +97,7 @@ class ConcentrationProduct(torch.nn.Module):
         """``d product_j / d C`` at each factor: ``(..., R, n_factors)``, the species being
         ``factor_species`` ``(R, n_factors)`` (``K`` for the constant 1). Exact also where
         concentrations are zero (leave-one-out products, no division)."""
-        values, slopes = self._factors(concentrations, self.slots)
+        values, slopes = self._factors(concentrations, _padded(concentrations), self.slots)
         before = [torch.ones_like(values[0])]
         for value in values[:-1]:
             before.append(before[-1] * value)
