@@ -10,7 +10,8 @@ Sections (every ratio is printed; Cantera is the peer throughout):
 - rates: net production rates of 10,000 random states (1,000 for n-hexane), one batched torch call
   (eager, eager with the product form not chosen (dense or CSR), and through ``torch.compile``)
   vs a Cantera loop, in CPU
-  seconds of the process (robust to other jobs on a shared machine);
+  seconds of the process (robust to other jobs on a shared machine), as medians of each and as the
+  median ratio of back-to-back pairs (which a drifting machine spreads less);
 - accuracy: ignition delays (time of the largest dT/dt) of H2/air and CH4/air at 1 atm, phi = 1,
   kinetix (rodas5p on the torch reactor, one batched solve) vs Cantera's ReactorNet stepped at
   rtol 1e-12 (tests/cantera/cantera_reference.py);
@@ -36,7 +37,7 @@ import cantera as ct
 import numpy as np
 import torch
 
-from common import REPO, machine, median_time, table
+from common import REPO, machine, median_time, paired_ratio, table
 
 import kinetix
 from kinetix.data.conditions import find_peaks, log_times
@@ -89,12 +90,14 @@ def rates(states: int, large_states: int, repeats: int, compile_: bool) -> str:
             kinetics.production.sparse = kinetics.reciprocal_kc.sparse = sparse
             with torch.no_grad():
                 ours, omega = median_time(lambda: function(*arguments), repeats, time.process_time)
+                paired = paired_ratio(cantera_loop, lambda: function(*arguments), repeats)
             kinetics.production.sparse = kinetics.reciprocal_kc.sparse = chosen
             rows.append({"mechanism": f"{source.split('/')[-1]} (K={gas.n_species}, R={gas.n_reactions})",
                          "states": count, "kinetix-cantera": name + (f" (compile {compilation:.0f} s wall)"
                                                                      if compilation else ""),
                          "products": "CSR" if sparse else "dense",
                          "kinetix ms": ours * 1e3, "Cantera loop ms": cantera * 1e3, "Cantera / kinetix": cantera / ours,
+                         "Cantera / kinetix, paired": paired,
                          "max |diff| / gross rate": float(np.max(np.abs(omega.numpy() - theirs)
                                                                  / np.maximum(gross, 1e-300)))})
     return ("### Net production rates of random states (T 800-2500 K, P 0.5-20 atm), CPU time\n\n"

@@ -32,6 +32,21 @@ def median_time(function, repeats: int = 5, clock=None) -> tuple[float, object]:
     return statistics.median(times), result
 
 
+def paired_ratio(theirs, ours, repeats: int = 5, clock=time.process_time) -> float:
+    """Median over ``repeats`` pairs of ``time(theirs()) / time(ours())``, each pair timed back to back after one
+    warm-up of both: on a machine whose speed drifts (shared cores, frequency), the ratio of neighbouring
+    calls spreads less than the ratio of two medians taken minutes apart."""
+    theirs(), ours()
+    ratios = []
+    for _ in range(repeats):
+        began = clock()
+        theirs()
+        middle = clock()
+        ours()
+        ratios.append((middle - began) / (clock() - middle))
+    return statistics.median(ratios)
+
+
 def machine() -> str:
     import torch
 
