@@ -65,13 +65,14 @@ class ConcentrationProduct(torch.nn.Module):
         # the species of every factor, as columns of (C, 1): for scattering partial derivatives
         self.register_buffer("factor_species", torch.cat([slot_index.T, fraction_species], dim=1), persistent=False)
 
-    def _factors(self, concentrations: torch.Tensor, padded: torch.Tensor, slots: torch.Tensor) -> tuple[list, list]:
-        """Each factor ``(..., R)`` of the whole-order ``slots`` (species of ``padded``, see :func:`_padded`) and of
-        the fractional orders, and its derivative with respect to its concentration (``None`` = 1)."""
+    def _factors(self, padded: torch.Tensor, slots: torch.Tensor) -> tuple[list, list]:
+        """Each factor ``(..., R)`` of the whole-order ``slots`` and of the fractional orders, from the
+        concentrations ``padded`` with the constant 1 (:func:`_padded`), and its derivative with respect to
+        its concentration (``None`` = 1)."""
         values = [take(padded, slot) for slot in slots]
         slopes: list[torch.Tensor | None] = [None] * len(values)
         if self.fraction_orders.shape[-1]:
-            c = take(concentrations, self.fraction_species.flatten()).unflatten(-1, self.fraction_species.shape)
+            c = take(padded, self.fraction_species.flatten()).unflatten(-1, self.fraction_species.shape)
             positive = c > 0
             base = torch.where(positive, c, torch.finfo(c.dtype).tiny)
             power = torch.where(positive | (self.fraction_orders <= 0), base ** self.fraction_orders, 0.0)
@@ -82,7 +83,7 @@ class ConcentrationProduct(torch.nn.Module):
 
     def forward(self, concentrations: torch.Tensor) -> torch.Tensor:
         padded = _padded(concentrations)
-        values, _ = self._factors(concentrations, padded, self.slots[: self.dense_width])
+        values, _ = self._factors(padded, self.slots[: self.dense_width])
         product = values[0]
         for value in values[1:]:  # explicit products: cheaper than prod(), and so are their derivatives
             product = product * value
@@ -97,7 +98,7 @@ class ConcentrationProduct(torch.nn.Module):
         """``d product_j / d C`` at each factor: ``(..., R, n_factors)``, the species being
         ``factor_species`` ``(R, n_factors)`` (``K`` for the constant 1). Exact also where
         concentrations are zero (leave-one-out products, no division)."""
-        values, slopes = self._factors(concentrations, _padded(concentrations), self.slots)
+        values, slopes = self._factors(_padded(concentrations), self.slots)
         before = [torch.ones_like(values[0])]
         for value in values[:-1]:
             before.append(before[-1] * value)
