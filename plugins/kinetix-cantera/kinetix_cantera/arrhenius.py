@@ -12,7 +12,8 @@ from .rate_group import RateGroup, RateSlopes, RateState
 
 class ArrheniusCoefficients(torch.nn.Module):
     """``n`` Arrhenius expressions. Buffers: ``A`` ``(n,)`` [SI units: kmol, m^3, s] and
-    ``exponents`` ``(2, n)`` = ``(b, Ea/R [K])``, so that ``b ln T - Ea/(R T)`` is one small matmul.
+    ``exponents`` ``(2, n)`` = ``(b, Ea/R [K])``, so that ``b ln T - Ea/(R T)`` is one small matmul;
+    ``log_A`` ``(n,)`` ``ln A`` (meaningful where ``A > 0``).
     """
 
     def __init__(self, rates: list[ct.ArrheniusRate], dtype: torch.dtype = torch.float64):
@@ -20,15 +21,24 @@ class ArrheniusCoefficients(torch.nn.Module):
         self.register_buffer("A", torch.tensor([r.pre_exponential_factor for r in rates], dtype=dtype))
         exponents = [[r.temperature_exponent, r.activation_energy / ct.gas_constant] for r in rates]
         self.register_buffer("exponents", torch.tensor(exponents, dtype=dtype).reshape(-1, 2).T.contiguous())
+        self.register_buffer("log_A", torch.log(self.A), persistent=False)
 
     def forward(self, state: RateState) -> torch.Tensor:
         """``A exp(b ln T - (Ea/R)/T)`` ``(..., n)``; a negative ``A`` gives a negative value, as in Cantera."""
         return self.A * torch.exp(matmul(state.arrhenius_basis, self.exponents))
 
-    def slope(self, state: RateState, k: torch.Tensor) -> torch.Tensor:
-        """``dk/dT = k (b + (Ea/R)/T) / T`` ``(..., n)`` given ``k = self(state)``."""
+    def log(self, state: RateState) -> torch.Tensor:
+        """``ln k = ln A + b ln T - (Ea/R)/T`` ``(..., n)``, for expressions with ``A > 0``."""
+        return self.log_A + matmul(state.arrhenius_basis, self.exponents)
+
+    def log_slope(self, state: RateState) -> torch.Tensor:
+        """``d ln k / dT = (b + (Ea/R)/T) / T`` ``(..., n)`` [1/K]."""
         basis = torch.stack([torch.ones_like(state.recipT), state.recipT], dim=-1)
-        return k * matmul(basis, self.exponents) * state.recipT[..., None]
+        return matmul(basis, self.exponents) * state.recipT[..., None]
+
+    def slope(self, state: RateState, k: torch.Tensor) -> torch.Tensor:
+        """``dk/dT = k d ln k / dT`` ``(..., n)`` given ``k = self(state)``."""
+        return k * self.log_slope(state)
 
 
 class ArrheniusRates(RateGroup):
