@@ -7,6 +7,7 @@ ct = pytest.importorskip("cantera")
 kinetix_cantera = pytest.importorskip("kinetix_cantera")
 
 from cantera_reference import RATE_ZOO  # noqa: E402
+from kinetix_cantera.arrhenius import ArrheniusRates  # noqa: E402
 
 
 @pytest.mark.parametrize("source", ["h2o2.yaml", RATE_ZOO])
@@ -43,7 +44,7 @@ def test_gradients_at_zero_and_negative_mass_fractions():
 def test_gradients_with_respect_to_coefficients():
     """Coefficients are buffers: they can be made differentiable, e.g. for sensitivity analysis."""
     kinetics = kinetix_cantera.Kinetics("h2o2.yaml")
-    A = kinetics.groups[0].rate.A
+    A = next(group for group in kinetics.groups if isinstance(group, ArrheniusRates)).rate.A
     A.requires_grad_(True)
     Y = torch.full((kinetics.n_species,), 0.1, dtype=torch.float64)
     kinetics.net_production_rates(1500.0, ct.one_atm, Y).sum().backward()

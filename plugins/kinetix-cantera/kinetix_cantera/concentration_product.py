@@ -15,7 +15,8 @@ SPARSE_SLOT = 1 / 8
 
 
 class ConcentrationProduct(torch.nn.Module):
-    """``prod_k C_k ** order_jk`` ``(..., R)`` for concentrations ``C`` ``(..., K)``.
+    """``prod_k C_k ** order_jk`` ``(..., R)`` for concentrations ``C`` ``(..., K)``, and 0 for a reaction whose
+    orders are ``None`` (the reverse of an irreversible reaction), so that no mask is needed downstream.
 
     Whole positive orders are exact products of gathered concentrations (as Cantera multiplies
     them), so states slightly below zero, as stiff solvers produce, give finite rates with
@@ -25,18 +26,18 @@ class ConcentrationProduct(torch.nn.Module):
     a negative order, so the result stays finite and gradients are never NaN.
 
     Buffers: ``slots`` ``(width, R)`` the species of each whole-order factor (``K`` = the constant
-    1); ``fraction_species``, ``fraction_orders`` ``(R, fraction_width)`` the species and exponents
-    of the remaining factors (exponent 0 where unused). The first ``dense_width`` slots are gathered
+    1, ``K + 1`` = the constant 0); ``fraction_species``, ``fraction_orders`` ``(R, fraction_width)`` the
+    species and exponents of the remaining factors (exponent 0 where unused). The first ``dense_width`` slots are gathered
     for every reaction; the others (see :data:`SPARSE_SLOT`) are held again as ``sparse_reactions``
     ``(m,)``, the reactions that fill any of them, and ``sparse_slots`` ``(width - dense_width, m)``.
     """
 
-    def __init__(self, orders: list[dict[int, float]], n_species: int, dtype: torch.dtype = torch.float64):
+    def __init__(self, orders: list[dict[int, float] | None], n_species: int, dtype: torch.dtype = torch.float64):
         super().__init__()
         slots, fractions = [], []
         for reaction_orders in orders:
-            row, fraction_row = [], []
-            for k, order in sorted(reaction_orders.items()):
+            row, fraction_row = ([], []) if reaction_orders is not None else ([n_species + 1], [])
+            for k, order in sorted((reaction_orders or {}).items()):
                 whole = math.floor(order) if order > 0 else 0
                 row += [k] * whole
                 if order != whole:
@@ -67,7 +68,7 @@ class ConcentrationProduct(torch.nn.Module):
 
     def _factors(self, padded: torch.Tensor, slots: torch.Tensor) -> tuple[list, list]:
         """Each factor ``(..., R)`` of the whole-order ``slots`` and of the fractional orders, from the
-        concentrations ``padded`` with the constant 1 (:func:`_padded`), and its derivative with respect to
+        concentrations ``padded`` with the constants 1 and 0 (:func:`_padded`), and its derivative with respect to
         its concentration (``None`` = 1)."""
         values = [take(padded, slot) for slot in slots]
         slopes: list[torch.Tensor | None] = [None] * len(values)
@@ -96,7 +97,7 @@ class ConcentrationProduct(torch.nn.Module):
 
     def partials(self, concentrations: torch.Tensor) -> torch.Tensor:
         """``d product_j / d C`` at each factor: ``(..., R, n_factors)``, the species being
-        ``factor_species`` ``(R, n_factors)`` (``K`` for the constant 1). Exact also where
+        ``factor_species`` ``(R, n_factors)`` (``K`` and ``K + 1`` for the constants). Exact also where
         concentrations are zero (leave-one-out products, no division)."""
         values, slopes = self._factors(_padded(concentrations), self.slots)
         before = [torch.ones_like(values[0])]
@@ -111,5 +112,6 @@ class ConcentrationProduct(torch.nn.Module):
 
 
 def _padded(concentrations: torch.Tensor) -> torch.Tensor:
-    """``concentrations`` ``(..., K)`` with the constant 1 appended: ``(..., K + 1)``."""
-    return torch.cat([concentrations, torch.ones_like(concentrations[..., :1])], dim=-1)
+    """``concentrations`` ``(..., K)`` with the constants 1 and 0 appended: ``(..., K + 2)``."""
+    constants = torch.tensor([1.0, 0.0], dtype=concentrations.dtype, device=concentrations.device)
+    return torch.cat([concentrations, constants.expand(*concentrations.shape[:-1], 2)], dim=-1)

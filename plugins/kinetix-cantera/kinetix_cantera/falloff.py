@@ -33,6 +33,8 @@ class FalloffRates(RateGroup):
     derivatives ``broadening_slopes``.
     """
 
+    reads_third_body = True
+
     def __init__(self, reactions: list[int], rates: list[ct.FalloffRate], dtype: torch.dtype = torch.float64):
         super().__init__(reactions)
         self.low = ArrheniusCoefficients([r.low_rate for r in rates], dtype)

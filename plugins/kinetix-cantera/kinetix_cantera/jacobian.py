@@ -71,13 +71,13 @@ class ReactorJacobian(torch.nn.Module):
         constant_pressure = reactor.reactor == "const-pressure"
 
         # rates of progress and their partial derivatives
-        third_body = kinetics._third_body(concentrations)
-        collision = kinetics._collision(third_body)
-        ratio = kinetics._reverse_ratio(T, h_RT - s.s_R)
-        k, dk_dT, dk_dM, dk_dlogP = kinetics._forward_constant_slopes(T, P, third_body)
+        colliders = kinetics._colliders(concentrations)
+        collision = kinetics._collision(colliders)
+        ratio = kinetics._reciprocal_kc(T, h_RT - s.s_R)
+        k, dk_dT, dk_dM, dk_dlogP = kinetics._forward_constant_slopes(T, P, kinetics._third_body(colliders))
         forward_product = kinetics.forward_product(concentrations)
         reverse_product = kinetics.reverse_product(concentrations)
-        net_product = forward_product - ratio * reverse_product  # q = collision * k * net_product
+        net_product = torch.addcmul(forward_product, ratio, reverse_product, value=-1.0)  # q = collision * k * net_product
         omega = kinetics.production(collision * k * net_product)
         # d ln(1/K_c) / dT = -(dH0/RT - dn) / T
         delta_enthalpy = kinetics.reciprocal_kc(torch.cat([h_RT, torch.ones_like(T)[..., None]], dim=-1))

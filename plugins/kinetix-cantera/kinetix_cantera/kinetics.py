@@ -112,7 +112,9 @@ class Kinetics(torch.nn.Module):
             members, rates = by_group[RATE_GROUPS[type(reaction.rate)]]
             members.append(j)
             rates.append(reaction.rate)
-        self.groups = torch.nn.ModuleList(group(members, rates, dtype) for group, (members, rates) in by_group.items())
+        # the groups whose rate constants read the third-body concentration come first (see RateState)
+        ordered = sorted(by_group.items(), key=lambda item: not item[0].reads_third_body)
+        self.groups = torch.nn.ModuleList(group(members, rates, dtype) for group, (members, rates) in ordered)
         order: list[int] = []
         for group in self.groups:
             group.first = len(order)
@@ -124,10 +126,13 @@ class Kinetics(torch.nn.Module):
         self.third_bodies = ThirdBodies([internal[i].third_body for i in with_third_body], list(self.species_names), dtype)
         column = torch.full((len(internal),), len(with_third_body), dtype=torch.long)  # the appended column
         column[with_third_body] = torch.arange(len(with_third_body))
-        self.register_buffer("_third_body_column", column, persistent=False)
+        read = sum(len(group) for group in self.groups if group.reads_third_body)
+        self.register_buffer("_third_body_column", column[:read], persistent=False)
         self.register_buffer("_third_body_reactions", torch.tensor(with_third_body, dtype=torch.long), persistent=False)
         mass_action = [r.third_body is not None and r.third_body.mass_action for r in internal]
         self.register_buffer("_third_body_mass_action", torch.tensor(mass_action, dtype=torch.bool), persistent=False)
+        self.register_buffer("_collision_column", torch.where(self._third_body_mass_action, column, len(with_third_body)),
+                             persistent=False)
 
         stoichiometry = torch.zeros(len(index), len(internal), dtype=dtype)
         forward_orders, reverse_orders = [], []
@@ -139,7 +144,7 @@ class Kinetics(torch.nn.Module):
             for k, nu in products.items():
                 stoichiometry[k, i] += nu
             forward_orders.append({**reactants, **{index[name]: o for name, o in reaction.orders.items()}})
-            reverse_orders.append(products if reaction.reversible else {})
+            reverse_orders.append(products if reaction.reversible else None)
         # net rates of progress (..., R) -> net production rates (..., K)
         self.production = LinearMap(stoichiometry.T.contiguous())
         # (g_k/RT, ln(P_ref/RT)) (..., K+1) -> dG0/RT - dn ln(P_ref/RT) = -ln K_c (..., R)
@@ -291,10 +296,14 @@ class Kinetics(torch.nn.Module):
         T = self._tensor(T)
         return self._to_cantera(torch.exp(-self._log_reciprocal_kc(T, self._reference_gibbs_RT(T))))
 
-    def _third_body(self, concentrations: torch.Tensor) -> torch.Tensor:
-        """Every reaction's third-body concentration ``(..., R)`` [kmol/m^3] (0 without one), internal order."""
-        collider = self.third_bodies(concentrations)
-        return take(torch.cat([collider, collider.new_zeros(*collider.shape[:-1], 1)], dim=-1), self._third_body_column)
+    def _colliders(self, concentrations: torch.Tensor) -> torch.Tensor:
+        """``[M]`` ``(..., n_third_body)`` [kmol/m^3] of the reactions that have a third body."""
+        return self.third_bodies(concentrations)
+
+    def _third_body(self, colliders: torch.Tensor) -> torch.Tensor:
+        """The third-body concentration ``(..., m)`` [kmol/m^3] of the first ``m`` reactions in internal order,
+        those whose rate constants read it (see :class:`RateState`), from ``colliders`` ``(..., n_third_body)``."""
+        return take(torch.cat([colliders, colliders.new_zeros(*colliders.shape[:-1], 1)], dim=-1), self._third_body_column)
 
     def _rate_state(self, T: torch.Tensor, P: torch.Tensor, third_body: torch.Tensor) -> RateState:
         logT, recipT = torch.log(T), 1.0 / T
@@ -302,7 +311,8 @@ class Kinetics(torch.nn.Module):
                          arrhenius_basis=torch.stack([logT, -recipT], dim=-1), third_body=third_body)
 
     def _forward_constants(self, T: torch.Tensor, P: torch.Tensor, third_body: torch.Tensor) -> torch.Tensor:
-        """``k_f`` ``(..., R)``, internal order, from ``T``, ``P`` ``(...,)`` and ``third_body`` ``(..., R)``."""
+        """``k_f`` ``(..., R)``, internal order, from ``T``, ``P`` ``(...,)`` and ``third_body`` ``(..., m)``
+        (:meth:`_third_body`)."""
         if not self.groups:
             return T.new_zeros(*T.shape, 0)
         state = self._rate_state(T, P, third_body)
@@ -317,24 +327,24 @@ class Kinetics(torch.nn.Module):
         parts = [group.slopes(state) for group in self.groups]
         return RateSlopes(*(torch.cat(column, dim=-1) for column in zip(*parts)))
 
-    def _reverse_ratio(self, T: torch.Tensor, gibbs_RT: torch.Tensor) -> torch.Tensor:
-        """``k_r / k_f = 1 / K_c`` (capped at 1e300) for reversible reactions, 0 otherwise; ``(..., R)``,
-        from reference-pressure ``gibbs_RT`` ``(..., K)``."""
-        reciprocal_kc = torch.exp(self._log_reciprocal_kc(T, gibbs_RT)).clamp(max=BIG)
-        return torch.where(self._reversible, reciprocal_kc, 0.0)
+    def _reciprocal_kc(self, T: torch.Tensor, gibbs_RT: torch.Tensor) -> torch.Tensor:
+        """``1 / K_c`` capped at 1e300 ``(..., R)``, from reference-pressure ``gibbs_RT`` ``(..., K)``: ``k_r / k_f``
+        of the reversible reactions (the reverse product of the others is 0)."""
+        return torch.exp(self._log_reciprocal_kc(T, gibbs_RT)).clamp(max=BIG)
 
-    def _collision(self, third_body: torch.Tensor) -> torch.Tensor:
-        """The factor ``[M]`` of three-body reactions (1 for the others) ``(..., R)``."""
-        return torch.where(self._third_body_mass_action, third_body, 1.0)
+    def _collision(self, colliders: torch.Tensor) -> torch.Tensor:
+        """The factor ``[M]`` of three-body reactions (1 for the others) ``(..., R)``, from ``colliders``
+        ``(..., n_third_body)``."""
+        return take(torch.cat([colliders, colliders.new_ones(*colliders.shape[:-1], 1)], dim=-1), self._collision_column)
 
     def _rates_from(self, T: torch.Tensor, P: torch.Tensor, concentrations: torch.Tensor,
                     gibbs_RT: torch.Tensor) -> Rates:
         """:class:`Rates` in internal reaction order from ``T``, ``P`` ``(...,)``, ``concentrations``
         ``(..., K)`` and reference-pressure ``gibbs_RT`` ``(..., K)``."""
-        third_body = self._third_body(concentrations)
-        forward_constants = self._forward_constants(T, P, third_body)
-        reverse_constants = forward_constants * self._reverse_ratio(T, gibbs_RT)
-        collision = self._collision(third_body)
+        colliders = self._colliders(concentrations)
+        forward_constants = self._forward_constants(T, P, self._third_body(colliders))
+        reverse_constants = forward_constants * torch.where(self._reversible, self._reciprocal_kc(T, gibbs_RT), 0.0)
+        collision = self._collision(colliders)
         forward = forward_constants * collision * self.forward_product(concentrations)
         reverse = reverse_constants * collision * self.reverse_product(concentrations)
         return Rates(forward_constants, reverse_constants, forward, reverse)
@@ -398,10 +408,10 @@ class Kinetics(torch.nn.Module):
         """Net rates of progress ``q = k_f [M] (prod_f - prod_r / K_c)`` ``(..., R)`` in internal order, as
         :meth:`_rates_from` takes its arguments: three products of ``(..., R)`` tensors where ``q_f - q_r``
         takes five."""
-        third_body = self._third_body(concentrations)
-        net_product = (self.forward_product(concentrations)
-                       - self._reverse_ratio(T, gibbs_RT) * self.reverse_product(concentrations))
-        return self._forward_constants(T, P, third_body) * self._collision(third_body) * net_product
+        colliders = self._colliders(concentrations)
+        net_product = torch.addcmul(self.forward_product(concentrations), self._reciprocal_kc(T, gibbs_RT),
+                                    self.reverse_product(concentrations), value=-1.0)
+        return self._forward_constants(T, P, self._third_body(colliders)) * self._collision(colliders) * net_product
 
 
 def _check_reactions(solution, where: str) -> None:

@@ -11,9 +11,9 @@ class RateState(NamedTuple):
     """Functions of the state, computed once per call and shared by all rate groups.
 
     ``T``, ``logT`` (ln T), ``recipT`` (1/T) and ``logP`` (ln P, P in Pa) are ``(...,)``;
-    ``arrhenius_basis`` ``(..., 2)`` is ``(ln T, -1/T)``; ``third_body`` ``(..., R)`` holds every
-    reaction's third-body concentration [kmol/m^3] (0 for reactions without one), in the
-    mechanism's internal reaction order.
+    ``arrhenius_basis`` ``(..., 2)`` is ``(ln T, -1/T)``; ``third_body`` ``(..., m)`` holds the
+    third-body concentration [kmol/m^3] of the first ``m`` reactions in the mechanism's internal order:
+    the reactions of the groups that read it (``RateGroup.reads_third_body``), which come first.
     """
 
     T: torch.Tensor
@@ -49,8 +49,11 @@ class RateGroup(torch.nn.Module):
     ``first`` is where this group starts in it. Subclasses implement
     ``forward(state: RateState) -> (..., n)`` in Cantera's SI units (kmol, m^3, s) and
     ``slopes(state: RateState) -> RateSlopes`` with its exact partial derivatives (for the
-    analytic reactor Jacobian).
+    analytic reactor Jacobian). A group whose rate constants depend on the third-body concentration
+    sets ``reads_third_body`` (such groups come first in the internal order).
     """
+
+    reads_third_body = False
 
     def __init__(self, reactions: list[int]):
         super().__init__()
