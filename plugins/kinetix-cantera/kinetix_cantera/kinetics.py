@@ -105,19 +105,21 @@ class Kinetics(torch.nn.Module):
         self._build_reactions(solution.reactions(), dtype)
 
     def _build_reactions(self, reactions: list[ct.Reaction], dtype: torch.dtype) -> None:
-        """Group reactions by parameterization and store everything in that grouped (internal) order."""
+        """Group reactions by parameterization and by whether ``[M]`` multiplies their rates of progress
+        (``RateGroup.mass_action``), and store everything in that grouped (internal) order."""
         index = {name: k for k, name in enumerate(self.species_names)}
-        by_group: dict[type, tuple[list[int], list]] = defaultdict(lambda: ([], []))
+        by_group: dict[tuple[type, bool], tuple[list[int], list]] = defaultdict(lambda: ([], []))
         for j, reaction in enumerate(reactions):
-            members, rates = by_group[RATE_GROUPS[type(reaction.rate)]]
+            mass_action = reaction.third_body is not None and reaction.third_body.mass_action
+            members, rates = by_group[RATE_GROUPS[type(reaction.rate)], mass_action]
             members.append(j)
             rates.append(reaction.rate)
         # the groups whose rate constants read the third-body concentration come first (see RateState)
-        ordered = sorted(by_group.items(), key=lambda item: not item[0].reads_third_body)
-        self.groups = torch.nn.ModuleList(group(members, rates, dtype) for group, (members, rates) in ordered)
+        ordered = sorted(by_group.items(), key=lambda item: not item[0][0].reads_third_body)
+        self.groups = torch.nn.ModuleList(group(members, rates, dtype) for (group, _), (members, rates) in ordered)
         order: list[int] = []
-        for group in self.groups:
-            group.first = len(order)
+        for group, ((_, mass_action), _) in zip(self.groups, ordered):
+            group.first, group.mass_action = len(order), mass_action
             order += group.reactions.tolist()
         internal = [reactions[j] for j in order]
         self.register_buffer("_cantera_order", torch.argsort(torch.tensor(order, dtype=torch.long)), persistent=False)
@@ -126,8 +128,8 @@ class Kinetics(torch.nn.Module):
         self.third_bodies = ThirdBodies([internal[i].third_body for i in with_third_body], list(self.species_names), dtype)
         column = torch.full((len(internal),), len(with_third_body), dtype=torch.long)  # the appended column
         column[with_third_body] = torch.arange(len(with_third_body))
-        read = sum(len(group) for group in self.groups if group.reads_third_body)
-        self.register_buffer("_third_body_column", column[:read], persistent=False)
+        self._third_body_width = sum(len(group) for group in self.groups if group.reads_third_body)
+        self.register_buffer("_collider_column", column, persistent=False)
         self.register_buffer("_third_body_reactions", torch.tensor(with_third_body, dtype=torch.long), persistent=False)
         mass_action = [r.third_body is not None and r.third_body.mass_action for r in internal]
         self.register_buffer("_third_body_mass_action", torch.tensor(mass_action, dtype=torch.bool), persistent=False)
@@ -303,20 +305,27 @@ class Kinetics(torch.nn.Module):
     def _third_body(self, colliders: torch.Tensor) -> torch.Tensor:
         """The third-body concentration ``(..., m)`` [kmol/m^3] of the first ``m`` reactions in internal order,
         those whose rate constants read it (see :class:`RateState`), from ``colliders`` ``(..., n_third_body)``."""
-        return take(torch.cat([colliders, colliders.new_zeros(*colliders.shape[:-1], 1)], dim=-1), self._third_body_column)
+        columns = self._collider_column[: self._third_body_width]
+        return take(torch.cat([colliders, colliders.new_zeros(*colliders.shape[:-1], 1)], dim=-1), columns)
 
     def _rate_state(self, T: torch.Tensor, P: torch.Tensor, third_body: torch.Tensor) -> RateState:
         logT, recipT = torch.log(T), 1.0 / T
         return RateState(T=T, logT=logT, recipT=recipT, logP=torch.log(P),
                          arrhenius_basis=torch.stack([logT, -recipT], dim=-1), third_body=third_body)
 
-    def _forward_constants(self, T: torch.Tensor, P: torch.Tensor, third_body: torch.Tensor) -> torch.Tensor:
+    def _forward_constants(self, T: torch.Tensor, P: torch.Tensor, third_body: torch.Tensor,
+                           colliders: torch.Tensor | None = None) -> torch.Tensor:
         """``k_f`` ``(..., R)``, internal order, from ``T``, ``P`` ``(...,)`` and ``third_body`` ``(..., m)``
-        (:meth:`_third_body`)."""
+        (:meth:`_third_body`); with ``colliders`` ``(..., n_third_body)``, the three-body reactions' ``k_f [M]``
+        (multiplied group by group, before the groups are joined: a pass over ``(..., R)`` less)."""
         if not self.groups:
             return T.new_zeros(*T.shape, 0)
         state = self._rate_state(T, P, third_body)
-        return torch.cat([group(state) for group in self.groups], dim=-1)
+        parts = [group(state) for group in self.groups]
+        if colliders is not None:
+            parts = [part * take(colliders, self._collider_column[group.first : group.first + len(group)])
+                     if group.mass_action else part for group, part in zip(self.groups, parts)]
+        return torch.cat(parts, dim=-1)
 
     def _forward_constant_slopes(self, T: torch.Tensor, P: torch.Tensor, third_body: torch.Tensor) -> RateSlopes:
         """``k_f`` and its exact partial derivatives (see :class:`RateSlopes`), each ``(..., R)``, internal order."""
@@ -406,12 +415,12 @@ class Kinetics(torch.nn.Module):
     def _net_rates(self, T: torch.Tensor, P: torch.Tensor, concentrations: torch.Tensor,
                    gibbs_RT: torch.Tensor) -> torch.Tensor:
         """Net rates of progress ``q = k_f [M] (prod_f - prod_r / K_c)`` ``(..., R)`` in internal order, as
-        :meth:`_rates_from` takes its arguments: three products of ``(..., R)`` tensors where ``q_f - q_r``
-        takes five."""
+        :meth:`_rates_from` takes its arguments: two products and an ``addcmul`` of ``(..., R)`` tensors where
+        ``q_f - q_r`` takes five products and a difference."""
         colliders = self._colliders(concentrations)
         net_product = torch.addcmul(self.forward_product(concentrations), self._reciprocal_kc(T, gibbs_RT),
                                     self.reverse_product(concentrations), value=-1.0)
-        return self._forward_constants(T, P, self._third_body(colliders)) * self._collision(colliders) * net_product
+        return self._forward_constants(T, P, self._third_body(colliders), colliders) * net_product
 
 
 def _check_reactions(solution, where: str) -> None:

@@ -50,7 +50,9 @@ class RateGroup(torch.nn.Module):
     ``forward(state: RateState) -> (..., n)`` in Cantera's SI units (kmol, m^3, s) and
     ``slopes(state: RateState) -> RateSlopes`` with its exact partial derivatives (for the
     analytic reactor Jacobian). A group whose rate constants depend on the third-body concentration
-    sets ``reads_third_body`` (such groups come first in the internal order).
+    sets ``reads_third_body`` (such groups come first in the internal order). ``mass_action``, set with
+    ``first``: whether the third-body concentration multiplies the rates of progress of all the group's
+    reactions (three-body reactions) or of none.
     """
 
     reads_third_body = False
@@ -59,6 +61,7 @@ class RateGroup(torch.nn.Module):
         super().__init__()
         self.register_buffer("reactions", torch.tensor(reactions, dtype=torch.long))
         self.first = 0
+        self.mass_action = False
 
     def __len__(self) -> int:
         return len(self.reactions)
