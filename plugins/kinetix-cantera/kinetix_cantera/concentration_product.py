@@ -113,5 +113,5 @@ class ConcentrationProduct(torch.nn.Module):
 
 def _padded(concentrations: torch.Tensor) -> torch.Tensor:
     """``concentrations`` ``(..., K)`` with the constants 1 and 0 appended: ``(..., K + 2)``."""
-    constants = torch.tensor([1.0, 0.0], dtype=concentrations.dtype, device=concentrations.device)
-    return torch.cat([concentrations, constants.expand(*concentrations.shape[:-1], 2)], dim=-1)
+    batch = concentrations.shape[:-1]
+    return torch.cat([concentrations, concentrations.new_ones(*batch, 1), concentrations.new_zeros(*batch, 1)], dim=-1)
