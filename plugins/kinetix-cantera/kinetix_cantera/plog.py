@@ -43,8 +43,9 @@ class PlogRates(RateGroup):
                     levels.append([])
                 levels[-1].append(arrhenius_rate)
             tables.append(table)
-        single = [i for i, terms in enumerate(levels) if len(terms) == 1 and terms[0].pre_exponential_factor > 0]
-        summed = [i for i in range(len(levels)) if i not in set(single)]
+        is_single = [len(terms) == 1 and terms[0].pre_exponential_factor > 0 for terms in levels]
+        single = [i for i, one in enumerate(is_single) if one]
+        summed = [i for i, one in enumerate(is_single) if not one]
         number = {old: new for new, old in enumerate(single + summed)}
         self.single = ArrheniusCoefficients([levels[i][0] for i in single], dtype)
         self.summed = ArrheniusCoefficients([term for i in summed for term in levels[i]], dtype)
@@ -54,7 +55,8 @@ class PlogRates(RateGroup):
 
         width = max(len(table) for table in tables)
         distinct = sorted(set(map(tuple, tables)))
-        self.register_buffer("table", torch.tensor([distinct.index(tuple(t)) for t in tables], dtype=torch.long))
+        table_index = {table: u for u, table in enumerate(distinct)}
+        self.register_buffer("table", torch.tensor([table_index[tuple(t)] for t in tables], dtype=torch.long))
         table_log_pressure = torch.tensor([list(t) + [t[-1]] * (width - len(t)) for t in distinct], dtype=dtype)
         self.register_buffer("table_log_pressure", table_log_pressure)
         inverse_width = torch.zeros_like(table_log_pressure)
