@@ -103,20 +103,21 @@ class TroeFalloff(FalloffRates):
             1.0 if T2 != 0.0 else 0.0, T2,
         ]
 
-    def center_terms(self, state: RateState) -> torch.Tensor:
-        """The three terms of ``F_cent``, ``(..., n, 3)``."""
+    def center_terms(self, state: RateState) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The three terms of ``F_cent``, each ``(..., n)``."""
         w3, r3, w1, r1, w2, T2 = self.center.unbind(-1)
         T, recipT = state.T[..., None], state.recipT[..., None]
-        return torch.stack([w3 * torch.exp(-T * r3), w1 * torch.exp(-T * r1), w2 * torch.exp(-T2 * recipT)], dim=-1)
+        return w3 * torch.exp(-T * r3), w1 * torch.exp(-T * r1), w2 * torch.exp(-T2 * recipT)
 
     def center_value(self, state: RateState) -> torch.Tensor:
         """``F_cent`` ``(..., n)``."""
-        return self.center_terms(state).sum(dim=-1)
+        slow, fast, activated = self.center_terms(state)
+        return slow + fast + activated
 
     def center_slope(self, state: RateState) -> torch.Tensor:
         """``d F_cent / dT`` ``(..., n)``."""
         _, r3, _, r1, _, T2 = self.center.unbind(-1)
-        slow, fast, activated = self.center_terms(state).unbind(-1)
+        slow, fast, activated = self.center_terms(state)
         return activated * T2 * state.recipT[..., None] ** 2 - slow * r3 - fast * r1
 
     @staticmethod
