@@ -141,7 +141,8 @@ def test_slightly_negative_mass_fractions_follow_cantera():
 
 def test_a_factor_that_few_reactions_have_is_multiplied_into_those_alone():
     """gri30's third product factor belongs to 8 of 325 reactions: it is gathered for those alone, and every
-    reverse product is still prod_k C_k^nu_k over the products, here computed from Cantera's equations."""
+    reverse product is still prod_k C_k^nu_k over the products, here computed from Cantera's equations (0 for an
+    irreversible reaction, which has no reverse)."""
     gas = ct.Solution("gri30.yaml")
     kinetics = kinetix_cantera.Kinetics("gri30.yaml")
     product = kinetics.reverse_product
@@ -154,6 +155,7 @@ def test_a_factor_that_few_reactions_have_is_multiplied_into_those_alone():
     reversible = torch.tensor([r.reversible for r in gas.reactions()])
     ours = kinetics._to_cantera(product(concentrations))
     torch.testing.assert_close(ours[:, reversible], expected[:, reversible], rtol=1e-14, atol=0)
+    assert (~reversible).any() and (ours[:, ~reversible] == 0).all()  # no reverse reaction: a product of 0
 
 
 def test_fractional_orders_stay_finite_at_negative_concentrations():

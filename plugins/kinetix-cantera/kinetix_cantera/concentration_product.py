@@ -27,8 +27,8 @@ class ConcentrationProduct(torch.nn.Module):
 
     Buffers: ``slots`` ``(width, R)`` the species of each whole-order factor (``K`` = the constant
     1, ``K + 1`` = the constant 0); ``fraction_species``, ``fraction_orders`` ``(R, fraction_width)`` the
-    species and exponents of the remaining factors (exponent 0 where unused). The first ``dense_width`` slots are gathered
-    for every reaction; the others (see :data:`SPARSE_SLOT`) are held again as ``sparse_reactions``
+    species and exponents of the remaining factors (exponent 0 where unused). The first ``dense_width``
+    slots are gathered for every reaction; the others (see :data:`SPARSE_SLOT`) are held again as ``sparse_reactions``
     ``(m,)``, the reactions that fill any of them, and ``sparse_slots`` ``(width - dense_width, m)``.
     """
 
@@ -68,8 +68,8 @@ class ConcentrationProduct(torch.nn.Module):
 
     def _factors(self, padded: torch.Tensor, slots: torch.Tensor) -> tuple[list, list]:
         """Each factor ``(..., R)`` of the whole-order ``slots`` and of the fractional orders, from the
-        concentrations ``padded`` with the constants 1 and 0 (:func:`_padded`), and its derivative with respect to
-        its concentration (``None`` = 1)."""
+        concentrations ``padded`` with the constants 1 and 0 (:func:`_padded`), and its derivative with
+        respect to its concentration (``None`` = 1)."""
         values = [take(padded, slot) for slot in slots]
         slopes: list[torch.Tensor | None] = [None] * len(values)
         if self.fraction_orders.shape[-1]:

@@ -306,7 +306,7 @@ class Kinetics(torch.nn.Module):
         """The third-body concentration ``(..., m)`` [kmol/m^3] of the first ``m`` reactions in internal order,
         those whose rate constants read it (see :class:`RateState`), from ``colliders`` ``(..., n_third_body)``."""
         columns = self._collider_column[: self._third_body_width]
-        return take(torch.cat([colliders, colliders.new_zeros(*colliders.shape[:-1], 1)], dim=-1), columns)
+        return take(_with_constant(colliders, 0.0), columns)
 
     def _rate_state(self, T: torch.Tensor, P: torch.Tensor, third_body: torch.Tensor) -> RateState:
         logT, recipT = torch.log(T), 1.0 / T
@@ -344,7 +344,7 @@ class Kinetics(torch.nn.Module):
     def _collision(self, colliders: torch.Tensor) -> torch.Tensor:
         """The factor ``[M]`` of three-body reactions (1 for the others) ``(..., R)``, from ``colliders``
         ``(..., n_third_body)``."""
-        return take(torch.cat([colliders, colliders.new_ones(*colliders.shape[:-1], 1)], dim=-1), self._collision_column)
+        return take(_with_constant(colliders, 1.0), self._collision_column)
 
     def _rates_from(self, T: torch.Tensor, P: torch.Tensor, concentrations: torch.Tensor,
                     gibbs_RT: torch.Tensor) -> Rates:
@@ -421,6 +421,12 @@ class Kinetics(torch.nn.Module):
         net_product = torch.addcmul(self.forward_product(concentrations), self._reciprocal_kc(T, gibbs_RT),
                                     self.reverse_product(concentrations), value=-1.0)
         return self._forward_constants(T, P, self._third_body(colliders), colliders) * net_product
+
+
+def _with_constant(colliders: torch.Tensor, value: float) -> torch.Tensor:
+    """``colliders`` ``(..., n)`` with a column of ``value`` appended, for the reactions that take no ``[M]``:
+    ``(..., n + 1)``."""
+    return torch.cat([colliders, colliders.new_full((*colliders.shape[:-1], 1), value)], dim=-1)
 
 
 def _check_reactions(solution, where: str) -> None:
