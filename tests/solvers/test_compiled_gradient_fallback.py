@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import kinetix
-from kinetix.solvers import compiled_gradient
+from kinetix.solvers import compiled_gradient, loop
 from kinetix.solvers.compiled_gradient import python_while_loop
 from test_compiled_gradient import RateConstants, loss_and_gradients
 
@@ -15,6 +15,9 @@ from test_compiled_gradient import RateConstants, loss_and_gradients
 @pytest.fixture
 def no_compiler(monkeypatch):
     monkeypatch.setattr(torch, "compile", lambda function, **options: function)
+    # steps compiled by an earlier test in this process would be reused (a field's random draws then
+    # come from the compiled program's generator, not torch's: the noisy field's gradients differed)
+    monkeypatch.setattr(loop, "_COMPILED", {})
     monkeypatch.setattr(compiled_gradient, "while_loop", python_while_loop)  # the forward's loop
     monkeypatch.setattr(compiled_gradient._Programs._backward, "__defaults__", (python_while_loop,))
 
