@@ -89,12 +89,17 @@ def fingerprint(integration, shapes: tuple, vectorize: bool) -> Fingerprint | No
 
 
 def _context() -> str:
-    """What every program depends on beyond its problem: torch, Python, the CPU, inductor's environment,
-    the default dtype and kinetix's settings."""
+    """What every program depends on beyond its problem: torch, Python, the CPU, inductor's environment
+    (where it keeps its caches aside), the default dtype and kinetix's settings."""
+    inductor = sorted((key, value) for key, value in os.environ.items()
+                      if key.startswith("TORCHINDUCTOR_") and key not in _CACHE_LOCATIONS)
     machine = (torch.__version__, sys.version_info[:2], platform.machine(), torch.backends.cpu.get_cpu_capability(),
-               sorted((key, value) for key, value in os.environ.items() if key.startswith("TORCHINDUCTOR_")),
-               torch.get_default_dtype())
+               inductor, torch.get_default_dtype())
     return repr(machine) + _kinetix_settings()
+
+
+# Where inductor keeps its caches changes no program; inductor itself sets this variable when it first compiles.
+_CACHE_LOCATIONS = {"TORCHINDUCTOR_CACHE_DIR"}
 
 
 def load(path: Path):

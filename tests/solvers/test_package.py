@@ -51,6 +51,17 @@ def test_any_change_to_the_program_changes_the_name(robertson, monkeypatch):
     assert fingerprint(scaled_decay) != decay  # a module-level tensor that the function reads
 
 
+def test_where_inductor_keeps_its_cache_is_not_part_of_the_name(robertson, monkeypatch):
+    # inductor sets TORCHINDUCTOR_CACHE_DIR in the environment when it first compiles, so the first solve
+    # of a fresh process named its program differently from every later one and built it twice
+    monkeypatch.delenv("TORCHINDUCTOR_CACHE_DIR", raising=False)
+    name = fingerprint(robertson)
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", "/elsewhere")
+    assert fingerprint(robertson) == name
+    monkeypatch.setenv("TORCHINDUCTOR_MAX_AUTOTUNE", "1")  # settings that change programs still count
+    assert fingerprint(robertson) != name
+
+
 def closing_over(settings):
     return lambda t, y: -settings.scale * y
 
