@@ -14,6 +14,7 @@ the last time, so that other shapes reuse the same program (members are independ
 from __future__ import annotations
 
 import warnings
+from typing import NamedTuple
 
 import torch
 from torch._higher_order_ops import while_loop
@@ -37,16 +38,16 @@ def solve_compiled(integration, y0: torch.Tensor, h0: torch.Tensor, t_out: torch
     batch, times = y0.shape[0], t_out.shape[0]
     y0, h0, t_out = padded(y0, h0, t_out, bucket(batch), bucket(times))
     key = problem_key(integration)
-    evaluations = evaluations_per_step(key, integration, y0, h0)
+    facts = step_facts(key, integration, y0, h0)
     # contiguous: a package is compiled for its example's strides (an expanded y0 has stride 0)
     vectorize, arguments = vectorized(*y0.shape), (y0.contiguous(), h0.contiguous(), t_out.contiguous())
-    outputs = _packaged(key, integration, arguments, vectorize) if y0.device.type == "cpu" else None
+    outputs = _packaged(key, integration, arguments, vectorize, facts) if y0.device.type == "cpu" else None
     if outputs is None:
-        outputs = _compiled_in_process(key, integration, arguments, vectorize)
+        outputs = _compiled_in_process(key, integration, arguments, vectorize, facts)
     if outputs is None:
         return None
     *state, values = outputs
-    return solution(integration, state, values, batch, times, evaluations)
+    return solution(integration, state, values, batch, times, facts.evaluations)
 
 
 def padded(y0: torch.Tensor, h0: torch.Tensor, t_out: torch.Tensor, batch: int, times: int) -> tuple:
@@ -71,25 +72,65 @@ def solution(integration, state, values: torch.Tensor, batch: int, times: int, e
     return Solution(values[:batch, :times].transpose(0, 1), stats, status, t + integration.origin)
 
 
-def dense_at(t_out: torch.Tensor, t: torch.Tensor, t_new: torch.Tensor, y: torch.Tensor, y_new: torch.Tensor,
+def dense_at(t_out: torch.Tensor, t: torch.Tensor, scale: torch.Tensor, y: torch.Tensor, y_new: torch.Tensor,
              q: torch.Tensor) -> torch.Tensor:
-    """The dense output of steps from ``(t, y)`` to ``(t_new, y_new)`` ``(B, 1)``, ``(B, n)`` with
-    coefficients ``q`` ``(B, r, n)``, at every output time ``t_out`` ``(T,)``: ``(B, T, n)``."""
+    """The dense output of steps from ``(t, y)`` to ``y_new`` ``(B, 1)``, ``(B, n)`` with ``scale = 1 /
+    length`` (:func:`inverse_length`) and coefficients ``q`` ``(B, r, n)``, at every output time ``t_out``
+    ``(T,)``: ``(B, T, n)``."""
+    theta = ((t_out - t) * scale).unsqueeze(-1)
+    return interpolate(theta, y.unsqueeze(1), y_new.unsqueeze(1), q.unsqueeze(1))
+
+
+def inverse_length(t: torch.Tensor, t_new: torch.Tensor) -> torch.Tensor:
+    """``1 / (t_new - t)`` ``(B, 1)``, and 1 for an empty step."""
     length = t_new - t
-    theta = (t_out - t) / torch.where(length > 0, length, torch.ones_like(length))
-    return interpolate(theta.unsqueeze(-1), y.unsqueeze(1), y_new.unsqueeze(1), q.unsqueeze(1))
+    return 1 / torch.where(length > 0, length, torch.ones_like(length))
 
 
-def evaluations_per_step(key: tuple, integration, y0: torch.Tensor, h0: torch.Tensor) -> int:
-    """Evaluations of ``f`` per attempted step beyond ``f(t, y)``, from one eager step per problem and
-    padded shape, which also fills the method's caches for that shape before a program is traced."""
+class PendingStep(NamedTuple):
+    """The step attempted in the previous iteration, whose dense output an iteration writes before it
+    attempts its own. Read from tensors that the loop carries, the acceptance test and ``1 / length``
+    are computed once per member; written in the iteration that attempted the step, inductor computed
+    them again (a square root and a division) at every output time of every member.
+
+    ``accepted`` ``(B, 1)``; the step's start ``t`` and ``scale`` (:func:`inverse_length`) ``(B, 1)``;
+    ``y`` at its start ``(B, n)``; dense coefficients ``q`` ``(B, r, n)``. The step ends at the loop's
+    current ``t`` and ``y``."""
+
+    accepted: torch.Tensor
+    t: torch.Tensor
+    scale: torch.Tensor
+    y: torch.Tensor
+    q: torch.Tensor
+
+
+def write_pending(t_out: torch.Tensor, pending: PendingStep, t: torch.Tensor, y: torch.Tensor, values: torch.Tensor,
+                  filled: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(values (B, T, n), filled (B, T))`` with the ``pending`` step's dense output (to ``(t, y)``)
+    written at the output times ``t_out`` ``(T,)`` that the step covers and that are not filled yet."""
+    inside = pending.accepted & (t_out >= pending.t) & (t_out <= t) & ~filled
+    dense = dense_at(t_out, pending.t, pending.scale, pending.y, y, pending.q)
+    return torch.where(inside.unsqueeze(-1), dense, values), filled | inside
+
+
+class StepFacts(NamedTuple):
+    """What a program needs to know of the method's step: evaluations of ``f`` per attempted step
+    beyond ``f(t, y)``, and ``r``, the rows of its dense coefficients."""
+
+    evaluations: int
+    dense_width: int
+
+
+def step_facts(key: tuple, integration, y0: torch.Tensor, h0: torch.Tensor) -> StepFacts:
+    """The :class:`StepFacts` of the problem ``key``, from one eager step per problem and padded shape,
+    which also fills the method's caches for that shape before a program is traced."""
     shaped = (key, y0.shape)
-    if shaped not in _EVALUATIONS:
+    if shaped not in _STEP_FACTS:
         t0 = torch.zeros_like(h0)
         with torch.no_grad():
-            _EVALUATIONS[shaped] = integration.method.step(integration.system, t0, y0, h0,
-                                                           integration.system.rhs(t0, y0)).rhs_evals
-    return _EVALUATIONS[shaped]
+            step = integration.method.step(integration.system, t0, y0, h0, integration.system.rhs(t0, y0))
+        _STEP_FACTS[shaped] = StepFacts(step.rhs_evals, step.dense.shape[1])
+    return _STEP_FACTS[shaped]
 
 
 def compile_options(integration, vectorize: bool) -> dict | None:
@@ -100,7 +141,7 @@ def compile_options(integration, vectorize: bool) -> dict | None:
     return CPU_OPTIONS if vectorize else {**CPU_OPTIONS, "cpp.vec_isa_ok": False}
 
 
-def _packaged(key: tuple, integration, arguments: tuple, vectorize: bool):
+def _packaged(key: tuple, integration, arguments: tuple, vectorize: bool, facts: StepFacts):
     """The program's outputs from its ahead-of-time package (:mod:`.package`), built on first use;
     ``None`` where the problem has no fingerprint or its package could not be built (with a warning).
 
@@ -116,7 +157,7 @@ def _packaged(key: tuple, integration, arguments: tuple, vectorize: bool):
         if known is None:
             return None
         path = package.cache_dir() / f"{known.name}.pt2"
-        runner = package.load_or_build(lambda: build_program(integration), arguments, path, vectorize)
+        runner = package.load_or_build(lambda: build_program(integration, facts), arguments, path, vectorize)
     except Exception as error:  # noqa: BLE001 - export and AOTInductor raise many kinds; the fallback is safe
         _FINGERPRINTS[key, shapes] = None  # not tried again in this process
         warnings.warn(f"the whole solve could not be compiled ahead of time ({first_line(error)}); "
@@ -125,10 +166,10 @@ def _packaged(key: tuple, integration, arguments: tuple, vectorize: bool):
     return runner(*arguments)
 
 
-def _compiled_in_process(key: tuple, integration, arguments: tuple, vectorize: bool):
+def _compiled_in_process(key: tuple, integration, arguments: tuple, vectorize: bool, facts: StepFacts):
     """The program's outputs from ``torch.compile`` (inductor's on-disk caches spare a second process
     the compilation, not the trace); ``None`` (with a warning, once) where torch cannot compile it."""
-    program = _program(key, integration, vectorize)
+    program = _program(key, integration, vectorize, facts)
     if program is None:
         return None
     try:
@@ -150,7 +191,7 @@ def first_line(error: Exception) -> str:
 _FINGERPRINTS: dict = {}  # (key, shapes) -> package.Fingerprint, or None
 _UNSEEN = object()
 _PROGRAMS = KeptPrograms()
-_EVALUATIONS: dict = {}  # right-hand sides per step of the method, per key and padded shape
+_STEP_FACTS: dict = {}  # per key and padded shape
 # The loop driven from C++, not from inductor's Python wrapper: each iteration calls its kernels without a
 # return to Python (Robertson 1.9x, POLLU 3.9x faster per solve on this machine's CPU; compile 51 s against 41 s).
 CPU_OPTIONS = {"cpp_wrapper": True}
@@ -193,61 +234,68 @@ def vectorized(batch: int, n: int) -> bool:
 _VECTOR_SPECIES = 16
 
 
-def _program(key: tuple, integration, vectorize: bool):
+def _program(key: tuple, integration, vectorize: bool, facts: StepFacts):
     """The compiled program for ``key``, built once per process (``None`` where compiling failed before)."""
     return _PROGRAMS.get((key, vectorize), problem_functions(integration), lambda: torch.compile(
-        build_program(integration), fullgraph=True, dynamic=False, options=compile_options(integration, vectorize)))
+        build_program(integration, facts), fullgraph=True, dynamic=False, options=compile_options(integration, vectorize)))
 
 
-def build_program(integration):
+def build_program(integration, facts: StepFacts):
     """The function that ``torch.compile`` turns into one program: ``(y0, h0, t_out) ->
     ((t, attempts, accepted, status), values (B, T, n))``."""
     owner = Owner(integration, iteration(integration))
 
     def program(y0, h0, t_out):
-        carried, t_end, codes = initial_carried(integration, y0, h0, t_out)
+        carried, t_end, codes = initial_carried(integration, y0, h0, t_out, facts.dense_width)
         tensors = owner.tensors()
 
         def running(*carried):
             return carried[3].any()
 
         def body(*carried):
-            out = owner.call(carried[14], carried[:14], t_out, t_end, codes)
-            return unaliased((*out, {name: tensor.clone() for name, tensor in carried[14].items()}), carried)
+            out = owner.call(carried[-1], carried[:-1], t_out, t_end, codes)
+            return unaliased((*out, {name: tensor.clone() for name, tensor in carried[-1].items()}), carried)
 
         final = while_loop(running, body, (*carried, tensors))
         state = ControlState(*final[:10])
-        return (state.t, state.attempts, state.accepted, state.status), final[12]
+        return (state.t, state.attempts, state.accepted, state.status), finished(final[:-1], t_out)
 
     return program
 
 
+def finished(carried: tuple, t_out: torch.Tensor) -> torch.Tensor:
+    """The output values ``(B, T, n)`` of a loop that has stopped, its last step's dense output written."""
+    state, (y, _, values, filled), pending = ControlState(*carried[:10]), carried[10:14], PendingStep(*carried[14:])
+    return write_pending(t_out, pending, state.t, y, values, filled)[0]
+
+
 def iteration(integration):
-    """``step_once(carried, t_out, t_end, codes)``: one iteration of the loop (attempt, control, dense
-    output) on the 14 carried tensors of :func:`initial_carried`; the new ``carried``."""
+    """``step_once(carried, t_out, t_end, codes)``: one iteration of the loop (the previous step's dense
+    output, an attempt, control) on the :data:`CARRIED` tensors of :func:`initial_carried`; the new
+    ``carried``."""
     method, system, problem = integration.method, integration.system, integration.problem
     error_norm = integration.error_norm
     max_steps, order, controller = problem.max_steps, method.error_order + 1, integration.controller
 
     def step_once(carried, t_out, t_end, codes):
-        state, (y, f0, values, filled) = ControlState(*carried[:10]), carried[10:]
+        state, (y, f0, values, filled), pending = ControlState(*carried[:10]), carried[10:14], PendingStep(*carried[14:])
+        values, filled = write_pending(t_out, pending, state.t, y, values, filled)
         step = method.step(system, state.t, y, state.h, f0)
         err = error_norm(step.error, y, step.y_new)
         new, accept, t_new = control(state, (controller, order, max_steps, t_end, *codes), err, step.ok)
-        inside = accept & (t_out >= state.t) & (t_out <= t_new) & ~filled
-        dense = dense_at(t_out, state.t, t_new, y, step.y_new, step.dense)
-        values = torch.where(inside.unsqueeze(-1), dense, values)
-        y = torch.where(accept, step.y_new, y)
-        return (*(getattr(new, name) for name in ControlState.__dataclass_fields__), y, system.rhs(new.t, y),
-                values, filled | inside)
+        pending = PendingStep(accept, state.t, inverse_length(state.t, t_new), y,
+                              step.dense.contiguous())  # contiguous: while_loop keeps a carried tensor's strides
+        y_new = torch.where(accept, step.y_new, y)
+        return (*(getattr(new, name) for name in ControlState.__dataclass_fields__), y_new,
+                system.rhs(new.t, y_new), values, filled, *pending)
 
     return step_once
 
 
-def initial_carried(integration, y0, h0, t_out):
+def initial_carried(integration, y0, h0, t_out, dense_width: int):
     """The loop's state at the start: ``(carried, t_end (B, 1), status codes)``; ``carried`` holds the
-    10 fields of the control state, then ``y``, ``f(t, y)``, the output values ``(B, T, n)`` and which of
-    them are filled ``(B, T)``."""
+    10 fields of the control state, then ``y``, ``f(t, y)``, the output values ``(B, T, n)``, which of
+    them are filled ``(B, T)``, and the fields of a :class:`PendingStep` that was not accepted."""
     batch = y0.shape[0]
     t = torch.zeros(batch, 1, dtype=y0.dtype, device=y0.device)
     t_end = t_out[-1:].expand(batch, 1).clone()
@@ -258,9 +306,14 @@ def initial_carried(integration, y0, h0, t_out):
     h = torch.minimum(h0, t_end - t)
     zeros = torch.zeros(batch, 1, dtype=torch.long, device=y0.device)
     active = torch.ones(batch, 1, dtype=torch.bool, device=y0.device)
+    pending = PendingStep(~active, t.clone(), torch.ones_like(t), y0.clone(),
+                          y0.new_zeros(batch, dense_width, y0.shape[1]))
     carried = (t, h, h >= t_end - t, active, torch.ones_like(t), ~active, zeros, zeros.clone(), zeros.clone(),
-               zeros.clone(), y0.clone(), integration.system.rhs(t, y0), values, at_start.clone())
+               zeros.clone(), y0.clone(), integration.system.rhs(t, y0), values, at_start.clone(), *pending)
     return carried, t_end, codes
+
+
+CARRIED = len(ControlState.__dataclass_fields__) + 4 + len(PendingStep._fields)  # the tensors a loop carries
 
 
 def unaliased(out: tuple, carried: tuple) -> tuple:

@@ -23,9 +23,9 @@ from torch.autograd.function import once_differentiable
 from ..errors import SolverError
 from .adjoint import check_no_lost_gradients
 from .base import Solution
-from .compiled import (Owner, bucket, cacheable_while_loop, compile_options, dense_at, evaluations_per_step, first_line,
-                       initial_carried, iteration, padded, problem_functions, problem_key, solution, solve_compiled,
-                       unaliased, vectorized)
+from .compiled import (CARRIED, Owner, bucket, cacheable_while_loop, compile_options, dense_at, finished, first_line,
+                       initial_carried, inverse_length, iteration, padded, problem_functions, problem_key, solution,
+                       solve_compiled, step_facts, unaliased, vectorized)
 from .function_key import KeptPrograms
 from .loop import ControlState
 
@@ -56,18 +56,18 @@ def solve_compiled_with_gradient(integration, y0: torch.Tensor, h0: torch.Tensor
         with torch.no_grad():
             return solve_compiled(integration, y0, h0, t_out)
     y0, h0, t_out = padded(y0, h0, t_out, padded_batch, padded_times)
-    evaluations = evaluations_per_step(key, integration, y0, h0)
+    facts = step_facts(key, integration, y0, h0)
     tensors = programs.owner.tensors()
     state: list = []
     try:
-        values = _Solve.apply(kept_programs, state, tensors, names, h0.contiguous(), t_out.contiguous(), y0.contiguous(),
-                              *(tensors[name] for name in names))
+        values = _Solve.apply(kept_programs, state, tensors, names, facts.dense_width, h0.contiguous(),
+                              t_out.contiguous(), y0.contiguous(), *(tensors[name] for name in names))
     except torch._dynamo.exc.TorchDynamoException as error:
         programs.failed = True
         warnings.warn(f"compile='solve' with gradients is not available for this problem ({first_line(error)}); "
                       "solving step by step", RuntimeWarning, stacklevel=5)
         return None
-    return solution(integration, state, values, batch, times, evaluations)
+    return solution(integration, state, values, batch, times, facts.evaluations)
 
 
 class _Solve(torch.autograd.Function):
@@ -80,10 +80,10 @@ class _Solve(torch.autograd.Function):
     object may have been replaced since the forward; the lookup then builds programs of this solve's own."""
 
     @staticmethod
-    def forward(ctx, kept_programs, state, tensors, names, h0, t_out, y0, *differentiable):
+    def forward(ctx, kept_programs, state, tensors, names, dense_width, h0, t_out, y0, *differentiable):
         programs = kept_programs()
         tensors = {**tensors, **{name: tensor.detach() for name, tensor in zip(names, differentiable)}}
-        carried, t_end, codes = initial_carried(programs.integration, y0, h0, t_out)
+        carried, t_end, codes = initial_carried(programs.integration, y0, h0, t_out, dense_width)
         chunks = []
         with cacheable_while_loop():
             while True:
@@ -95,7 +95,7 @@ class _Solve(torch.autograd.Function):
         state.extend((final.t, final.attempts, final.accepted, final.status))
         ctx.kept_programs, ctx.names, ctx.chunks, ctx.tensors = kept_programs, names, chunks, tensors
         ctx.save_for_backward(t_out)
-        return carried[12]
+        return finished(carried, t_out)
 
     @staticmethod
     @once_differentiable  # a second derivative through the programs is not built: say so, not a silent zero
@@ -111,7 +111,7 @@ class _Solve(torch.autograd.Function):
             lam, grads = programs.pull_back(records, lam, grads, fixed, differentiable, values_bar, t_out)
         at_start = (t_out == 0).view(1, -1, 1)
         lam = lam + torch.where(at_start, values_bar, 0.0).sum(1)
-        return (None, None, None, None, None, None, lam, *(grads[name] for name in ctx.names))
+        return (None, None, None, None, None, None, None, lam, *(grads[name] for name in ctx.names))
 
 
 class _Programs:
@@ -179,20 +179,20 @@ class _Programs:
                    torch.zeros(CHUNK, *y.shape, dtype=y.dtype, device=y.device))
 
         def running(*loop):
-            return (loop[14] < CHUNK) & loop[3].any()
+            return (loop[CARRIED] < CHUNK) & loop[3].any()
 
         def body(*loop):
-            old, count = loop[:14], loop[14]
-            new = self.owner.call(loop[20], old, t_out, t_end, codes)
+            old, count = loop[:CARRIED], loop[CARRIED]
+            new = self.owner.call(loop[-1], old, t_out, t_end, codes)
             here = slots == count
             accepted = new[7] > old[7]
             saved = [torch.where(here, part.unsqueeze(0), record)
-                     for part, record in zip((old[0], old[1], new[0], accepted, old[10]), loop[15:20])]
-            return unaliased((*new, count + 1, *saved, {name: tensor.clone() for name, tensor in loop[20].items()}),
+                     for part, record in zip((old[0], old[1], new[0], accepted, old[10]), loop[CARRIED + 1 : -1])]
+            return unaliased((*new, count + 1, *saved, {name: tensor.clone() for name, tensor in loop[-1].items()}),
                              loop)
 
         final = while_loop(running, body, (*carried, *records, tensors))
-        return final[:14], final[14:20]
+        return final[:CARRIED], final[CARRIED:-1]
 
     def _backward(self, records, lam, grads, fixed, differentiable, values_bar, t_out, loop=while_loop):
         """``(lam, grads)`` pulled back through a chunk's recorded iterations, last to first: ``lam``
@@ -237,7 +237,7 @@ def _step_with_outputs(integration):
 
     def step(t, h, t_new, y, t_out):
         result = method.step(system, t, y, h, system.rhs(t, y))
-        return result.y_new, dense_at(t_out, t, t_new, y, result.y_new, result.dense)
+        return result.y_new, dense_at(t_out, t, inverse_length(t, t_new), y, result.y_new, result.dense)
 
     return step
 
