@@ -1,5 +1,6 @@
 """A whole solve as one compiled program: every step, accept/reject, per-member control and dense
-output at the requested times inside one ``while_loop``, with no return to Python between steps.
+output at the requested times in one ``while_loop`` (the last step's output written after it), with no
+return to Python between steps.
 
 Used by the loop for ``options={"compile": "solve"}`` when no gradient is recorded and no step
 callback is asked for (:mod:`.compiled_gradient` runs the loop where a gradient is). On CPU the
@@ -72,12 +73,13 @@ def solution(integration, state, values: torch.Tensor, batch: int, times: int, e
     return Solution(values[:batch, :times].transpose(0, 1), stats, status, t + integration.origin)
 
 
-def dense_at(t_out: torch.Tensor, t: torch.Tensor, scale: torch.Tensor, y: torch.Tensor, y_new: torch.Tensor,
-             q: torch.Tensor) -> torch.Tensor:
-    """The dense output of steps from ``(t, y)`` to ``y_new`` ``(B, 1)``, ``(B, n)`` with ``scale = 1 /
-    length`` (:func:`inverse_length`) and coefficients ``q`` ``(B, r, n)``, at every output time ``t_out``
-    ``(T,)``: ``(B, T, n)``."""
-    theta = ((t_out - t) * scale).unsqueeze(-1)
+def dense_at(t_out: torch.Tensor, t: torch.Tensor, t_new: torch.Tensor, scale: torch.Tensor, y: torch.Tensor,
+             y_new: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+    """The dense output of steps from ``(t, y)`` to ``(t_new, y_new)`` (times ``(B, 1)``, states ``(B, n)``)
+    with ``scale`` from :func:`inverse_length` and coefficients ``q`` ``(B, r, n)``, at every output time
+    ``t_out`` ``(T,)``: ``(B, T, n)``. At and after ``t_new`` θ is exactly 1, so the output at ``t_new`` is
+    ``y_new``, as the eager loop's quotient gives (``length * (1 / length)`` can round below 1)."""
+    theta = torch.where(t_out >= t_new, 1.0, (t_out - t) * scale).unsqueeze(-1)
     return interpolate(theta, y.unsqueeze(1), y_new.unsqueeze(1), q.unsqueeze(1))
 
 
@@ -109,7 +111,7 @@ def write_pending(t_out: torch.Tensor, pending: PendingStep, t: torch.Tensor, y:
     """``(values (B, T, n), filled (B, T))`` with the ``pending`` step's dense output (to ``(t, y)``)
     written at the output times ``t_out`` ``(T,)`` that the step covers and that are not filled yet."""
     inside = pending.accepted & (t_out >= pending.t) & (t_out <= t) & ~filled
-    dense = dense_at(t_out, pending.t, pending.scale, pending.y, y, pending.q)
+    dense = dense_at(t_out, pending.t, t, pending.scale, pending.y, y, pending.q)
     return torch.where(inside.unsqueeze(-1), dense, values), filled | inside
 
 
@@ -257,7 +259,7 @@ def build_program(integration, facts: StepFacts):
             return unaliased((*out, {name: tensor.clone() for name, tensor in carried[-1].items()}), carried)
 
         final = while_loop(running, body, (*carried, tensors))
-        state = ControlState(*final[:10])
+        state = unpacked(final)[0]
         return (state.t, state.attempts, state.accepted, state.status), finished(final[:-1], t_out)
 
     return program
@@ -265,7 +267,7 @@ def build_program(integration, facts: StepFacts):
 
 def finished(carried: tuple, t_out: torch.Tensor) -> torch.Tensor:
     """The output values ``(B, T, n)`` of a loop that has stopped, its last step's dense output written."""
-    state, (y, _, values, filled), pending = ControlState(*carried[:10]), carried[10:14], PendingStep(*carried[14:])
+    state, (y, _, values, filled), pending = unpacked(carried)
     return write_pending(t_out, pending, state.t, y, values, filled)[0]
 
 
@@ -278,7 +280,7 @@ def iteration(integration):
     max_steps, order, controller = problem.max_steps, method.error_order + 1, integration.controller
 
     def step_once(carried, t_out, t_end, codes):
-        state, (y, f0, values, filled), pending = ControlState(*carried[:10]), carried[10:14], PendingStep(*carried[14:])
+        state, (y, f0, values, filled), pending = unpacked(carried)
         values, filled = write_pending(t_out, pending, state.t, y, values, filled)
         step = method.step(system, state.t, y, state.h, f0)
         err = error_norm(step.error, y, step.y_new)
@@ -313,7 +315,15 @@ def initial_carried(integration, y0, h0, t_out, dense_width: int):
     return carried, t_end, codes
 
 
-CARRIED = len(ControlState.__dataclass_fields__) + 4 + len(PendingStep._fields)  # the tensors a loop carries
+_CONTROL = len(ControlState.__dataclass_fields__)
+CARRIED = _CONTROL + 4 + len(PendingStep._fields)  # the tensors a loop carries
+
+
+def unpacked(carried: tuple) -> tuple[ControlState, tuple, PendingStep]:
+    """The first :data:`CARRIED` tensors of a loop as ``(control state, (y, f(t, y), values, filled),
+    pending step)``."""
+    return (ControlState(*carried[:_CONTROL]), carried[_CONTROL : _CONTROL + 4],
+            PendingStep(*carried[_CONTROL + 4 : CARRIED]))
 
 
 def unaliased(out: tuple, carried: tuple) -> tuple:

@@ -25,9 +25,8 @@ from .adjoint import check_no_lost_gradients
 from .base import Solution
 from .compiled import (CARRIED, Owner, bucket, cacheable_while_loop, compile_options, dense_at, finished, first_line,
                        initial_carried, inverse_length, iteration, padded, problem_functions, problem_key, solution,
-                       solve_compiled, step_facts, unaliased, vectorized)
+                       solve_compiled, step_facts, unaliased, unpacked, vectorized)
 from .function_key import KeptPrograms
-from .loop import ControlState
 
 CHUNK = 64  # loop iterations per forward call: the records' granularity
 MIN_TIMES = 64  # output times are padded to at least this many: a training curriculum's horizons share one program
@@ -73,7 +72,8 @@ def solve_compiled_with_gradient(integration, y0: torch.Tensor, h0: torch.Tensor
 class _Solve(torch.autograd.Function):
     """``values (B, T, n)`` from ``y0`` and the differentiable tensors (``tensors``: all the modules'
     tensors by name, ``names`` those differentiated), recording the forward's iterations for the backward
-    program. ``state`` (a list) receives ``(t, attempts, accepted, status)``.
+    program. ``state`` (a list) receives ``(t, attempts, accepted, status)``; ``dense_width`` is the rows of
+    the method's dense coefficients (:class:`.compiled.StepFacts`).
 
     ``kept_programs()`` gives the problem's programs, and is called again by the backward: kept programs
     call the functions they were built from, maybe another closure from the same line, whose captured
@@ -91,7 +91,7 @@ class _Solve(torch.autograd.Function):
                 chunks.append(records)
                 if not bool(carried[3].any()):
                     break
-        final = ControlState(*carried[:10])
+        final = unpacked(carried)[0]
         state.extend((final.t, final.attempts, final.accepted, final.status))
         ctx.kept_programs, ctx.names, ctx.chunks, ctx.tensors = kept_programs, names, chunks, tensors
         ctx.save_for_backward(t_out)
@@ -237,7 +237,7 @@ def _step_with_outputs(integration):
 
     def step(t, h, t_new, y, t_out):
         result = method.step(system, t, y, h, system.rhs(t, y))
-        return result.y_new, dense_at(t_out, t, inverse_length(t, t_new), y, result.y_new, result.dense)
+        return result.y_new, dense_at(t_out, t, t_new, inverse_length(t, t_new), y, result.y_new, result.dense)
 
     return step
 

@@ -83,7 +83,7 @@ class DenseOutput:
 
 def interpolate(theta: torch.Tensor, y_old: torch.Tensor, y_new: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
     """``(1-θ) y_old + θ (y_new + (1-θ)(q_1 + θ (q_2 + θ (...))))``; ``q`` ``(..., r, n)``, ``θ`` ``(..., 1)``."""
-    inner = q[..., -1, :]
+    inner = q[..., -1, :] if q.shape[-2] else torch.zeros_like(y_old)
     for r in range(q.shape[-2] - 2, -1, -1):
         inner = q[..., r, :] + theta * inner
     return (1 - theta) * y_old + theta * (y_new + (1 - theta) * inner)
