@@ -238,8 +238,9 @@ _VECTOR_SPECIES = 16
 
 def _program(key: tuple, integration, vectorize: bool, facts: StepFacts):
     """The compiled program for ``key``, built once per process (``None`` where compiling failed before)."""
+    options = compile_options(integration, vectorize)
     return _PROGRAMS.get((key, vectorize), problem_functions(integration), lambda: torch.compile(
-        build_program(integration, facts), fullgraph=True, dynamic=False, options=compile_options(integration, vectorize)))
+        build_program(integration, facts), fullgraph=True, dynamic=False, options=options))
 
 
 def build_program(integration, facts: StepFacts):
