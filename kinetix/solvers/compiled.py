@@ -359,8 +359,10 @@ class Owner(torch.nn.Module):
 
     def tensors(self) -> dict[str, torch.Tensor]:
         """Copies of the modules' parameters and buffers, by name: what :meth:`call` takes. A scalar is
-        copied as shape ``(1,)``: AOTInductor cannot carry a scalar constant through a ``while_loop``."""
-        return {name: tensor.reshape(1).clone() if tensor.dim() == 0 else tensor.clone()
+        copied as shape ``(1,)``: AOTInductor cannot carry a scalar constant through a ``while_loop``. The
+        copy is a product with ``ones(1)``, not a view: AOTInductor may fold a 0-d buffer into a constant,
+        which it cannot view (a Cantera reactor's pressure: its solve could not be packaged)."""
+        return {name: tensor * tensor.new_ones(1) if tensor.dim() == 0 else tensor.clone()
                 for name, tensor in [*self.named_parameters(), *self.named_buffers()]}
 
     def call(self, tensors: dict, *arguments):
