@@ -253,7 +253,7 @@ def build_program(integration, facts: StepFacts):
         tensors = owner.tensors()
 
         def running(*carried):
-            return carried[3].any()
+            return unpacked(carried)[0].active.any()
 
         def body(*carried):
             out = owner.call(carried[-1], carried[:-1], t_out, t_end, codes)

@@ -89,7 +89,7 @@ class _Solve(torch.autograd.Function):
             while True:
                 carried, records = programs.forward(carried, tensors, t_out, t_end, codes)
                 chunks.append(records)
-                if not bool(carried[3].any()):
+                if not bool(unpacked(carried)[0].active.any()):
                     break
         final = unpacked(carried)[0]
         state.extend((final.t, final.attempts, final.accepted, final.status))
@@ -171,23 +171,24 @@ class _Programs:
     def _forward(self, carried, tensors, t_out, t_end, codes):
         """Up to :data:`CHUNK` iterations from ``carried``: ``(carried, records)``; records are
         ``(count, t (C, B, 1), h, t_new, accepted (C, B, 1), y (C, B, n))`` for the first ``count``."""
-        y = carried[10]
+        state, (y, *_), _ = unpacked(carried)
         slots = torch.arange(CHUNK, device=y.device).view(CHUNK, 1, 1)
-        column = torch.zeros(CHUNK, *carried[0].shape, dtype=y.dtype, device=y.device)
+        column = torch.zeros(CHUNK, *state.t.shape, dtype=y.dtype, device=y.device)
         records = (torch.zeros((), dtype=torch.long, device=y.device), column, column.clone(), column.clone(),
                    torch.zeros(column.shape, dtype=torch.bool, device=y.device),
                    torch.zeros(CHUNK, *y.shape, dtype=y.dtype, device=y.device))
 
         def running(*loop):
-            return (loop[CARRIED] < CHUNK) & loop[3].any()
+            return (loop[CARRIED] < CHUNK) & unpacked(loop)[0].active.any()
 
         def body(*loop):
             old, count = loop[:CARRIED], loop[CARRIED]
             new = self.owner.call(loop[-1], old, t_out, t_end, codes)
+            (before, (y_before, *_), _), after = unpacked(old), unpacked(new)[0]
             here = slots == count
-            accepted = new[7] > old[7]
+            accepted = after.accepted > before.accepted
             saved = [torch.where(here, part.unsqueeze(0), record)
-                     for part, record in zip((old[0], old[1], new[0], accepted, old[10]), loop[CARRIED + 1 : -1])]
+                     for part, record in zip((before.t, before.h, after.t, accepted, y_before), loop[CARRIED + 1 : -1])]
             return unaliased((*new, count + 1, *saved, {name: tensor.clone() for name, tensor in loop[-1].items()}),
                              loop)
 
