@@ -21,7 +21,9 @@ from __future__ import annotations
 import dataclasses
 import functools
 import hashlib
+import itertools
 import numbers
+import operator
 import os
 import platform
 import re
@@ -52,7 +54,7 @@ class Fingerprint:
 
     name: str
     context: str
-    watched: list  # (dict, its items then): objects' state, globals and modules read
+    watched: list  # (dict, its keys then, its values then), each dict once: objects' state, globals, modules
     tensors: list  # (tensor, its version counter then): in-place changes
     cells: list  # (closure cell, its contents then)
 
@@ -61,11 +63,11 @@ class Fingerprint:
         return (self.context == _context()
                 and all(tensor._version == version for tensor, version in self.tensors)
                 and all(cell.cell_contents is contents for cell, contents in self.cells)
-                and all(len(mapping) == len(items) and all(mapping.get(key, _MISSING) is value for key, value in items)
-                        for mapping, items in self.watched))
+                and all(len(mapping) == len(keys) and all(map(operator.is_, map(mapping.get, keys, _NONE_SUCH), values))
+                        for mapping, keys, values in self.watched))
 
 
-_MISSING = object()
+_NONE_SUCH = itertools.repeat(object())  # what a missing key reads as: the same object as no value
 
 
 def fingerprint(integration, shapes: tuple, vectorize: bool) -> Fingerprint | None:
@@ -85,7 +87,10 @@ def fingerprint(integration, shapes: tuple, vectorize: bool) -> Fingerprint | No
     if None in sources:
         return None
     name = hashlib.sha256((context + text + "".join(sources)).encode()).hexdigest()
-    return Fingerprint(name, context, description.watched, description.tensors, description.cells)
+    watched = {}
+    for mapping, items in description.watched:  # the same dict is met once per object that reads it
+        watched.setdefault(id(mapping), (mapping, tuple(key for key, _ in items), tuple(value for _, value in items)))
+    return Fingerprint(name, context, list(watched.values()), description.tensors, description.cells)
 
 
 def _context() -> str:
@@ -294,18 +299,35 @@ def _ours(module: str | None) -> bool:
     return (module or "").split(".")[0] == "kinetix"
 
 
-_KINETIX_MODULES: list = [-1, []]  # len(sys.modules) when found, [(name, module)]
+@dataclasses.dataclass(frozen=True)
+class _Settings:
+    """kinetix's settings as last described: how many modules were loaded then, and each setting's module
+    dictionary, name and value then (in order), with their text."""
+
+    modules: int = -1
+    dicts: tuple = ()
+    keys: tuple = ()
+    values: tuple = ()
+    text: str = ""
+
+
+_settings = _Settings()
 
 
 def _kinetix_settings() -> str:
     """kinetix's module-level settings (``UPPER_CASE`` numbers and strings) as they are now, in case one
-    was changed at run time."""
-    if _KINETIX_MODULES[0] != len(sys.modules):  # found again only when modules were imported
-        _KINETIX_MODULES[:] = [len(sys.modules), [(name, module) for name, module in list(sys.modules.items())
-                                                  if (name == "kinetix" or name.startswith("kinetix.")) and module]]
-    modules = _KINETIX_MODULES[1]
-    return repr(sorted((name, key, value) for name, module in modules for key, value in vars(module).items()
-                       if key.isupper() and isinstance(value, (numbers.Number, str))))
+    was changed at run time; described again only when modules were imported or a setting replaced."""
+    global _settings
+    known = _settings
+    if known.modules == len(sys.modules) and all(map(operator.is_, map(dict.get, known.dicts, known.keys), known.values)):
+        return known.text
+    modules = len(sys.modules)
+    found = sorted((name, key, value, vars(module)) for name, module in list(sys.modules.items())
+                   if (name == "kinetix" or name.startswith("kinetix.")) and module
+                   for key, value in vars(module).items() if key.isupper() and isinstance(value, (numbers.Number, str)))
+    _settings = _Settings(modules, tuple(entry[3] for entry in found), tuple(entry[1] for entry in found),
+                          tuple(entry[2] for entry in found), repr([entry[:3] for entry in found]))
+    return _settings.text
 
 
 def _foreign(module: str) -> bool:

@@ -109,6 +109,20 @@ def test_a_fingerprint_tells_when_what_it_was_computed_from_changed(robertson, m
     assert not user.current()
 
 
+def test_a_kinetix_setting_changed_at_run_time_asks_for_another_name(robertson, monkeypatch):
+    from kinetix.solvers import compiled_gradient
+
+    y0 = torch.tensor([[1.0, 0.0, 0.0]], dtype=torch.float64)
+    problem = Problem(func=robertson, y0=y0, t=torch.tensor([0.0, 1.0], dtype=torch.float64),
+                      rtol=torch.full((3,), 1e-6, dtype=torch.float64), atol=torch.full((3,), 1e-10, dtype=torch.float64),
+                      jac=robertson.jacobian, autonomous=True, options={"compile": "solve"})
+    found = package.fingerprint(_Integration(Rosenbrock(RODAS5P), problem), SHAPES, True)
+    assert found.current() and found.current()  # the second check reads the settings as described by the first
+    monkeypatch.setattr(compiled_gradient, "CHUNK", compiled_gradient.CHUNK + 1)
+    assert not found.current()
+    assert fingerprint(robertson) != found.name
+
+
 @pytest.mark.parametrize("func", [functools.partial(scaled_decay), closing_over(types.SimpleNamespace(scale=2.0)),
                                   eval("lambda t, y: -y", {})])
 def test_a_function_holding_objects_of_unknown_kind_has_no_name(func):
