@@ -64,31 +64,35 @@ class Rosenbrock(Method):
         y_column = y.unsqueeze(-1)
         ks: list[torch.Tensor] = []  # stages, each (B, n, 1)
         fs: list[torch.Tensor] = []
+        stacked = not torch.compiler.is_compiling()
         K = None
         t_stage = t
         for i in range(tab.stages):
-            if i:
+            if i and stacked:
                 K = torch.cat(ks, dim=-1)  # (B, n, i)
             if i == 0:
                 f_i = f0
             elif self.reuse[i] < i:
                 f_i = fs[self.reuse[i]]
             else:
-                argument = addmm(y_column, K, coefficients["a"][i]).view(batch, n)
+                argument = _combined(y_column, ks, K, tab.a[i], coefficients["a"][i]).view(batch, n)
                 if system.time_derivative is not None:
                     t_stage = torch.add(t, h_column, alpha=tab.alpha[i])
                 f_i = system.rhs(t_stage, argument)
             fs.append(f_i)
             rhs = (f_i * h_column).unsqueeze(-1)
             if i and any(tab.c[i]):
-                rhs = addmm(rhs, K, coefficients["c"][i])
+                rhs = _combined(rhs, ks, K, tab.c[i], coefficients["c"][i])
             if h2_f_t is not None and tab.d[i] != 0:
                 rhs = torch.add(rhs, h2_f_t, alpha=tab.d[i])
             ks.append(solve(rhs))
-        K = torch.cat(ks, dim=-1)
-        y_new = addmm(y_column, K, coefficients["b"]).view(batch, n)
-        error = matmul(K, coefficients["e"]).view(batch, n)
-        dense = matmul(K, coefficients["H"]).transpose(1, 2)
+        K = torch.cat(ks, dim=-1) if stacked else None
+        y_new = _combined(y_column, ks, K, tab.b, coefficients["b"]).view(batch, n)
+        error = _combined(None, ks, K, tab.e, coefficients["e"]).view(batch, n)
+        if stacked:
+            dense = matmul(K, coefficients["H"]).transpose(1, 2)
+        else:
+            dense = torch.cat([_combined(None, ks, None, row, None) for row in tab.H], dim=-1).transpose(1, 2)
         return Step(y_new, error, dense, None, self.evaluations + (h2_f_t is not None))
 
     def _diagonal(self, y: torch.Tensor) -> torch.Tensor:
@@ -97,3 +101,18 @@ class Rosenbrock(Method):
         if key not in self._coefficients:
             self._coefficients[key] = torch.eye(y.shape[-1], dtype=y.dtype, device=y.device) / self.tableau.gamma
         return self._coefficients[key]
+
+
+def _combined(start, ks: list, K, weights, column) -> torch.Tensor:
+    """``start + sum_j weights[j] ks[j]`` over the stages so far (``start`` ``(B, n, 1)`` or None): one
+    batched product with the stages stacked as ``K`` ``(B, n, i)`` and the weights as ``column``, or,
+    where ``K`` is None (inside a compiled program), term by term with the zero weights left out. There
+    the sum fuses into the loop that uses it, where stacking would copy every stage into a new tensor at
+    every stage: allocations that cost a small system more than its arithmetic."""
+    if K is not None:
+        return matmul(K, column) if start is None else addmm(start, K, column)
+    total = start
+    for k, weight in zip(ks, weights):
+        if weight:
+            total = k * weight if total is None else torch.add(total, k, alpha=weight)
+    return total
