@@ -15,8 +15,9 @@ class Rosenbrock(Method):
     embedded error estimate and dense output.
 
     The stage equations are multiplied by ``h`` so that every per-member step size enters as one
-    product: ``(I/gamma - h J) k_i = h f_i + sum_j c_ij k_j + h^2 d_i f_t``. Stages are kept as
-    the columns of a ``(B, n, i)`` tensor, so each stage combination is one batched product.
+    product: ``(I/gamma - h J) k_i = h f_i + sum_j c_ij k_j + h^2 d_i f_t``. Eagerly, stages are kept
+    as the columns of a ``(B, n, i)`` tensor, so each stage combination is one batched product; inside
+    a compiled program each combination is a sum term by term (see :func:`_combined`).
     Only the Jacobian's time derivative and the stage times are skipped for autonomous problems
     (``system.time_derivative is None``).
     """
