@@ -19,13 +19,19 @@ SHAPES = ((1, 3), (1, 1), (64,))
 SCALE = torch.tensor(1.0, dtype=torch.float64)
 
 
-def fingerprint(func, tableau=RODAS5P, rtol=1e-6, shapes=SHAPES, vectorize=True):
+def found(func, tableau=RODAS5P, rtol=1e-6, shapes=SHAPES, vectorize=True) -> package.Fingerprint | None:
+    """The fingerprint of a compiled solve of ``func`` from ``[1, 0, 0]``."""
     y0 = torch.tensor([[1.0, 0.0, 0.0]], dtype=torch.float64)
     problem = Problem(func=func, y0=y0, t=torch.tensor([0.0, 1.0], dtype=torch.float64),
                       rtol=torch.full((3,), rtol, dtype=torch.float64), atol=torch.full((3,), 1e-10, dtype=torch.float64),
                       jac=getattr(func, "jacobian", None), autonomous=True, options={"compile": "solve"})
-    found = package.fingerprint(_Integration(Rosenbrock(tableau), problem), shapes, vectorize)
-    return None if found is None else found.name
+    return package.fingerprint(_Integration(Rosenbrock(tableau), problem), shapes, vectorize)
+
+
+def fingerprint(func, **settings):
+    """The package name of :func:`found`'s solve."""
+    described = found(func, **settings)
+    return None if described is None else described.name
 
 
 def scaled_decay(t, y):
@@ -93,17 +99,12 @@ def test_tensors_of_any_layout_and_dtype_are_described():
 
 
 def test_a_fingerprint_tells_when_what_it_was_computed_from_changed(robertson, monkeypatch):
-    y0 = torch.tensor([[1.0, 0.0, 0.0]], dtype=torch.float64)
-    problem = Problem(func=robertson, y0=y0, t=torch.tensor([0.0, 1.0], dtype=torch.float64),
-                      rtol=torch.full((3,), 1e-6, dtype=torch.float64), atol=torch.full((3,), 1e-10, dtype=torch.float64),
-                      jac=robertson.jacobian, autonomous=True, options={"compile": "solve"})
-    found = package.fingerprint(_Integration(Rosenbrock(RODAS5P), problem), SHAPES, True)
-    assert found.current()
+    mechanism = found(robertson)
+    assert mechanism.current()
     with torch.no_grad():
         next(tensor for tensor in [*robertson.parameters(), *robertson.buffers()] if tensor.is_floating_point()).add_(0)
-    assert not found.current()  # an in-place change, even to the same values, asks for the name again
-    user = package.fingerprint(_Integration(Rosenbrock(RODAS5P), Problem(**{**vars(problem), "func": scaled_decay,
-                                                                          "jac": None})), SHAPES, True)
+    assert not mechanism.current()  # an in-place change, even to the same values, asks for the name again
+    user = found(scaled_decay)
     assert user.current()
     monkeypatch.setattr(__import__(__name__), "SCALE", torch.tensor(3.0, dtype=torch.float64))
     assert not user.current()
@@ -112,15 +113,11 @@ def test_a_fingerprint_tells_when_what_it_was_computed_from_changed(robertson, m
 def test_a_kinetix_setting_changed_at_run_time_asks_for_another_name(robertson, monkeypatch):
     from kinetix.solvers import compiled_gradient
 
-    y0 = torch.tensor([[1.0, 0.0, 0.0]], dtype=torch.float64)
-    problem = Problem(func=robertson, y0=y0, t=torch.tensor([0.0, 1.0], dtype=torch.float64),
-                      rtol=torch.full((3,), 1e-6, dtype=torch.float64), atol=torch.full((3,), 1e-10, dtype=torch.float64),
-                      jac=robertson.jacobian, autonomous=True, options={"compile": "solve"})
-    found = package.fingerprint(_Integration(Rosenbrock(RODAS5P), problem), SHAPES, True)
-    assert found.current() and found.current()  # the second check reads the settings as described by the first
+    before = found(robertson)
+    assert before.current() and before.current()  # the second check reads the settings as described by the first
     monkeypatch.setattr(compiled_gradient, "CHUNK", compiled_gradient.CHUNK + 1)
-    assert not found.current()
-    assert fingerprint(robertson) != found.name
+    assert not before.current()
+    assert fingerprint(robertson) != before.name
 
 
 @pytest.mark.parametrize("func", [functools.partial(scaled_decay), closing_over(types.SimpleNamespace(scale=2.0)),
