@@ -55,7 +55,12 @@ def capture(name: str, out: Path) -> None:
                              "(no C++ compiler, or the solve fell back to compiling in the process)")
         (path, run), = package._LOADED.items()
         inputs = []
-        package._LOADED[path] = lambda *arguments: inputs.append([a.clone() for a in arguments]) or run(*arguments)
+
+        def recorded(*arguments):
+            inputs.append([argument.clone() for argument in arguments])
+            return run(*arguments)
+
+        package._LOADED[path] = recorded
         solve()
     torch.save({"problem": name, "path": str(path), "inputs": inputs[0]}, out)
     print(f"{name}: {path} -> {out}")
