@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from common import machine, paired_ratio
+from common import machine
 
 import kinetix
 from kinetix.data.conditions import log_times
@@ -75,12 +75,12 @@ def compare(a: Path, b: Path, repeats: int) -> None:
     out_a, out_b = run_a(*inputs), run_b(*inputs)  # (t, attempts, accepted, status, values)
     difference = float((out_a[-1] - out_b[-1]).abs().max())
     times_a, times_b = [], []
-    for _ in range(repeats):
+    for _ in range(repeats):  # in turn, so that each pair of calls sees the machine at the same speed
         for runs, times in ((run_a, times_a), (run_b, times_b)):
             began = time.process_time()
             runs(*inputs)
             times.append(time.process_time() - began)
-    ratio = paired_ratio(lambda: run_a(*inputs), lambda: run_b(*inputs), repeats)
+    ratio = statistics.median(a / b for a, b in zip(times_a, times_b))
     print(f"{machine()}\n{first['problem']}: attempts A {int(out_a[1].max())}, B {int(out_b[1].max())}; "
           f"outputs differ by {difference:.3g} at most\n"
           f"A {statistics.median(times_a) * 1e3:.3f} ms, B {statistics.median(times_b) * 1e3:.3f} ms (medians of "
