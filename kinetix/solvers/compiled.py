@@ -18,7 +18,8 @@ import warnings
 from typing import NamedTuple
 
 import torch
-from torch._higher_order_ops import while_loop
+from torch._higher_order_ops.utils import _hop_compile_and_call
+from torch._higher_order_ops.while_loop import while_loop_op
 
 from . import package
 from .base import Solution, SolverStats, Status
@@ -251,19 +252,34 @@ def build_program(integration, facts: StepFacts):
     def program(y0, h0, t_out):
         carried, t_end, codes = initial_carried(integration, y0, h0, t_out, facts.dense_width)
         tensors = owner.tensors()
+        names = tuple(tensors)
 
-        def running(*carried):
-            return unpacked(carried)[0].active.any()
+        def running(*inputs):
+            return unpacked(inputs)[0].active.any()
 
-        def body(*carried):
-            out = owner.call(carried[-1], carried[:-1], t_out, t_end, codes)
-            return unaliased((*out, {name: tensor.clone() for name, tensor in carried[-1].items()}), carried)
+        def body(*inputs):
+            carried = inputs[:CARRIED]
+            return unaliased(owner.call(dict(zip(names, inputs[CARRIED:])), carried, t_out, t_end, codes), carried)
 
-        final = while_loop(running, body, (*carried, tensors))
+        final = loop_reading(running, body, carried, tuple(tensors.values()))
         state = unpacked(final)[0]
-        return (state.t, state.attempts, state.accepted, state.status), finished(final[:-1], t_out)
+        return (state.t, state.attempts, state.accepted, state.status), finished(final, t_out)
 
     return program
+
+
+def loop_reading(condition, body, carried: tuple, constants: tuple) -> tuple:
+    """``while_loop(condition, body, carried)`` whose ``condition`` and ``body`` also take ``constants``
+    (after ``carried``) and return the carried tensors alone: read by every iteration, ``constants`` are
+    not copied from one iteration to the next as carried tensors are. (``while_loop`` itself lifts only
+    the tensors its functions capture, and refuses those that alias each other: a buffer and its rows.)"""
+    if torch.compiler.is_dynamo_compiling():
+        return while_loop_op(condition, body, carried, constants)
+    return _hop_compile_and_call(_while_loop_call, (condition, body, carried, constants))
+
+
+def _while_loop_call(*arguments):
+    return while_loop_op(*arguments)
 
 
 def finished(carried: tuple, t_out: torch.Tensor) -> torch.Tensor:

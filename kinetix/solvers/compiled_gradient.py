@@ -24,8 +24,8 @@ from ..errors import SolverError
 from .adjoint import check_no_lost_gradients
 from .base import Solution
 from .compiled import (CARRIED, Owner, bucket, cacheable_while_loop, compile_options, dense_at, finished, first_line,
-                       initial_carried, inverse_length, iteration, padded, problem_functions, problem_key, solution,
-                       solve_compiled, step_facts, unaliased, unpacked, vectorized)
+                       initial_carried, inverse_length, iteration, loop_reading, padded, problem_functions, problem_key,
+                       solution, solve_compiled, step_facts, unaliased, unpacked, vectorized)
 from .function_key import KeptPrograms
 
 CHUNK = 64  # loop iterations per forward call: the records' granularity
@@ -178,22 +178,23 @@ class _Programs:
                    torch.zeros(column.shape, dtype=torch.bool, device=y.device),
                    torch.zeros(CHUNK, *y.shape, dtype=y.dtype, device=y.device))
 
+        names, width = tuple(tensors), CARRIED + len(records)
+
         def running(*loop):
             return (loop[CARRIED] < CHUNK) & unpacked(loop)[0].active.any()
 
         def body(*loop):
             old, count = loop[:CARRIED], loop[CARRIED]
-            new = self.owner.call(loop[-1], old, t_out, t_end, codes)
+            new = self.owner.call(dict(zip(names, loop[width:])), old, t_out, t_end, codes)
             (before, (y_before, *_), _), after = unpacked(old), unpacked(new)[0]
             here = slots == count
             accepted = after.accepted > before.accepted
             saved = [torch.where(here, part.unsqueeze(0), record)
-                     for part, record in zip((before.t, before.h, after.t, accepted, y_before), loop[CARRIED + 1 : -1])]
-            return unaliased((*new, count + 1, *saved, {name: tensor.clone() for name, tensor in loop[-1].items()}),
-                             loop)
+                     for part, record in zip((before.t, before.h, after.t, accepted, y_before), loop[CARRIED + 1 : width])]
+            return unaliased((*new, count + 1, *saved), loop[:width])
 
-        final = while_loop(running, body, (*carried, *records, tensors))
-        return final[:CARRIED], final[CARRIED:-1]
+        final = loop_reading(running, body, (*carried, *records), tuple(tensors.values()))
+        return final[:CARRIED], final[CARRIED:]
 
     def _backward(self, records, lam, grads, fixed, differentiable, values_bar, t_out, loop=while_loop):
         """``(lam, grads)`` pulled back through a chunk's recorded iterations, last to first: ``lam``
