@@ -8,8 +8,9 @@ the same inputs in one process (CPU time), so that this machine's drift between 
 
 Problems (rodas5p): ``robertson`` (one trajectory, 50 output times, rtol 1e-6), ``pollu`` (20 times,
 rtol 1e-6), ``h2`` (one H2/air ignition, 1200 K, to 1 ms, rtol 1e-6), ``h2-256`` (256 ignitions from
-1000-1300 K, 100 output times, rtol 1e-4). A package's name covers kinetix's sources, so two checkouts
-build two packages and may share ``KINETIX_CACHE_DIR``.
+1000-1300 K, 100 output times, rtol 1e-4), ``ch4`` (one CH4/air ignition on gri30, 1500 K, to 10 ms,
+rtol 1e-6). A package's name covers kinetix's sources, so two checkouts build two packages and may share
+``KINETIX_CACHE_DIR``.
 """
 
 from __future__ import annotations
@@ -34,6 +35,10 @@ def problem(name: str) -> tuple:
     if name in ("robertson", "pollu"):
         times = np.logspace(-5, 5, 50) if name == "robertson" else np.linspace(0, 60, 20)
         return kinetix.load_mechanism(name), None, torch.as_tensor(times), {"rtol": 1e-6, "atol": 1e-10}
+    if name == "ch4":
+        mechanism = kinetix.load_mechanism("cantera:gri30.yaml", temperature=1500.0, equivalence_ratio=1.0, fuel="CH4")
+        return mechanism, mechanism.initial_state()[None], torch.tensor([1e-2], dtype=torch.float64), \
+            {"rtol": 1e-6, "atol": 1e-12}
     mechanism = kinetix.load_mechanism("cantera:h2o2.yaml", temperature=1200.0, equivalence_ratio=1.0, fuel="H2")
     if name == "h2":
         return mechanism, mechanism.initial_state()[None], torch.tensor([1e-3], dtype=torch.float64), \
@@ -91,7 +96,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
     captured = commands.add_parser("capture", help="build a problem's package and keep it with its inputs")
-    captured.add_argument("problem", choices=["robertson", "pollu", "h2", "h2-256"])
+    captured.add_argument("problem", choices=["robertson", "pollu", "h2", "h2-256", "ch4"])
     captured.add_argument("out", type=Path)
     compared = commands.add_parser("compare", help="time two captured packages against each other")
     compared.add_argument("a", type=Path)
