@@ -351,7 +351,7 @@ def unaliased(out: tuple, carried: tuple) -> tuple:
 
 def _modules(problem) -> list[torch.nn.Module]:
     """The modules behind the problem's functions (a module, or a module's bound method): their
-    parameters and buffers travel through the loop as inputs, because ``while_loop`` refuses
+    parameters and buffers are the loop's inputs (:func:`loop_reading`), because ``while_loop`` refuses
     captured tensors that alias each other (a buffer and its transpose)."""
     found = []
     for function in (problem.func, problem.jac, problem.time_derivative):
@@ -368,20 +368,14 @@ class Owner(torch.nn.Module):
         super().__init__()
         self.owned = torch.nn.ModuleList(_modules(integration.problem))
         self.function = function
-        self.scalars = {name for name, tensor in [*self.named_parameters(), *self.named_buffers()] if tensor.dim() == 0}
 
     def forward(self, *arguments):
         return self.function(*arguments)
 
     def tensors(self) -> dict[str, torch.Tensor]:
-        """Copies of the modules' parameters and buffers, by name: what :meth:`call` takes. A scalar is
-        copied as shape ``(1,)``: AOTInductor cannot carry a scalar constant through a ``while_loop``. The
-        copy is a product with ``ones(1)``, not a view: AOTInductor may fold a 0-d buffer into a constant,
-        which it cannot view (a Cantera reactor's pressure: its solve could not be packaged)."""
-        return {name: tensor * tensor.new_ones(1) if tensor.dim() == 0 else tensor.clone()
-                for name, tensor in [*self.named_parameters(), *self.named_buffers()]}
+        """Copies of the modules' parameters and buffers, by name: what :meth:`call` takes."""
+        return {name: tensor.clone() for name, tensor in [*self.named_parameters(), *self.named_buffers()]}
 
     def call(self, tensors: dict, *arguments):
         """The function, with the modules' parameters and buffers replaced by ``tensors``."""
-        shaped = {name: tensor.view(()) if name in self.scalars else tensor for name, tensor in tensors.items()}
-        return torch.func.functional_call(self, shaped, arguments)
+        return torch.func.functional_call(self, tensors, arguments)
