@@ -252,30 +252,35 @@ def build_program(integration, facts: StepFacts):
     def program(y0, h0, t_out):
         carried, t_end, codes = initial_carried(integration, y0, h0, t_out, facts.dense_width)
         tensors = owner.tensors()
-        names = tuple(tensors)
 
         def running(*inputs):
             return unpacked(inputs)[0].active.any()
 
         def body(*inputs):
-            carried = inputs[:CARRIED]
-            return unaliased(owner.call(dict(zip(names, inputs[CARRIED:])), carried, t_out, t_end, codes), carried)
+            carried, tensors = inputs[:-1], inputs[-1]
+            return unaliased(owner.call(tensors, carried, t_out, t_end, codes), carried)
 
-        final = loop_reading(running, body, carried, tuple(tensors.values()))
+        final = loop_reading(running, body, carried, tensors)
         state = unpacked(final)[0]
         return (state.t, state.attempts, state.accepted, state.status), finished(final, t_out)
 
     return program
 
 
-def loop_reading(condition, body, carried: tuple, constants: tuple) -> tuple:
-    """``while_loop(condition, body, carried)`` whose ``condition`` and ``body`` also take ``constants``
-    (after ``carried``) and return the carried tensors alone: read by every iteration, ``constants`` are
-    not copied from one iteration to the next as carried tensors are. (``while_loop`` itself lifts only
+def loop_reading(condition, body, carried: tuple, constants: dict) -> tuple:
+    """``while_loop(condition, body, carried)`` whose ``condition`` and ``body`` also take ``constants`` (a dict
+    of tensors, after ``carried``) and return the carried tensors alone: read by every iteration, ``constants``
+    are not copied from one iteration to the next as carried tensors are. (``while_loop`` itself lifts only
     the tensors its functions capture, and refuses those that alias each other: a buffer and its rows.)"""
+    names, width = tuple(constants), len(carried)
+
+    def reading(function):
+        return lambda *inputs: function(*inputs[:width], dict(zip(names, inputs[width:])))
+
+    arguments = (reading(condition), reading(body), tuple(carried), tuple(constants.values()))
     if torch.compiler.is_dynamo_compiling():
-        return while_loop_op(condition, body, carried, constants)
-    return _hop_compile_and_call(_while_loop_call, (condition, body, carried, constants))
+        return while_loop_op(*arguments)
+    return _hop_compile_and_call(_while_loop_call, arguments)
 
 
 def _while_loop_call(*arguments):

@@ -178,22 +178,20 @@ class _Programs:
                    torch.zeros(column.shape, dtype=torch.bool, device=y.device),
                    torch.zeros(CHUNK, *y.shape, dtype=y.dtype, device=y.device))
 
-        names, width = tuple(tensors), CARRIED + len(records)
-
         def running(*loop):
             return (loop[CARRIED] < CHUNK) & unpacked(loop)[0].active.any()
 
         def body(*loop):
             old, count = loop[:CARRIED], loop[CARRIED]
-            new = self.owner.call(dict(zip(names, loop[width:])), old, t_out, t_end, codes)
+            new = self.owner.call(loop[-1], old, t_out, t_end, codes)
             (before, (y_before, *_), _), after = unpacked(old), unpacked(new)[0]
             here = slots == count
             accepted = after.accepted > before.accepted
             saved = [torch.where(here, part.unsqueeze(0), record)
-                     for part, record in zip((before.t, before.h, after.t, accepted, y_before), loop[CARRIED + 1 : width])]
-            return unaliased((*new, count + 1, *saved), loop[:width])
+                     for part, record in zip((before.t, before.h, after.t, accepted, y_before), loop[CARRIED + 1 : -1])]
+            return unaliased((*new, count + 1, *saved), loop[:-1])
 
-        final = loop_reading(running, body, (*carried, *records), tuple(tensors.values()))
+        final = loop_reading(running, body, (*carried, *records), tensors)
         return final[:CARRIED], final[CARRIED:]
 
     def _backward(self, records, lam, grads, fixed, differentiable, values_bar, t_out, loop=while_loop):

@@ -10,8 +10,9 @@ from kinetix.solvers.rosenbrock import Rosenbrock
 from kinetix.solvers.tableaus import RODAS5P
 
 
-def summed_rows(count, total, table):
+def summed_rows(count, total, constants):
     """One iteration that takes views of its constant ``table`` (rows, a transpose), as kinetics modules do."""
+    table = constants["table"]
     rows = [row for row in table]
     return count + 1, total + rows[1] * count + table.T[0].sum()
 
@@ -20,11 +21,11 @@ def test_a_loop_reads_views_of_its_constants_as_a_python_loop_does():
     table = torch.arange(12.0, dtype=torch.float64).reshape(3, 4)
     count, total = torch.tensor(0), torch.zeros(4, dtype=torch.float64)
     while count < 5:
-        count, total = summed_rows(count, total, table)
+        count, total = summed_rows(count, total, {"table": table})
 
     def loop(table):
-        return loop_reading(lambda count, total, table: count < 5, summed_rows,
-                            (torch.tensor(0), torch.zeros(4, dtype=torch.float64)), (table,))
+        return loop_reading(lambda count, total, constants: count < 5, summed_rows,
+                            (torch.tensor(0), torch.zeros(4, dtype=torch.float64)), {"table": table})
 
     for run in (loop, torch.compile(loop, fullgraph=True, backend="eager")):
         steps, result = run(table)
