@@ -3,11 +3,8 @@ next (carried, each would be copied every iteration)."""
 
 import torch
 
-from kinetix.solvers.base import Problem
-from kinetix.solvers.compiled import CARRIED, Owner, build_program, iteration, loop_reading, problem_key, step_facts
-from kinetix.solvers.loop import _Integration
-from kinetix.solvers.rosenbrock import Rosenbrock
-from kinetix.solvers.tableaus import RODAS5P
+from compiled_problems import compiled_integration
+from kinetix.solvers.compiled import CARRIED, build_program, loop_reading, problem_key, step_facts
 
 
 def summed_rows(count, total, constants):
@@ -34,12 +31,8 @@ def test_a_loop_reads_views_of_its_constants_as_a_python_loop_does():
 
 
 def test_the_whole_solve_carries_the_loop_state_and_reads_the_mechanisms_tensors(robertson):
-    y0 = torch.tensor([[1.0, 0.0, 0.0]], dtype=torch.float64)
-    t_out = torch.tensor([1.0, 10.0], dtype=torch.float64)
-    problem = Problem(func=robertson, y0=y0, t=torch.cat([t_out.new_zeros(1), t_out]),
-                      rtol=torch.full((3,), 1e-6, dtype=torch.float64), atol=torch.full((3,), 1e-10, dtype=torch.float64),
-                      jac=robertson.jacobian, autonomous=True, options={"compile": "solve"})
-    integration = _Integration(Rosenbrock(RODAS5P), problem)
+    integration = compiled_integration(robertson, times=(0.0, 1.0, 10.0))
+    y0, t_out = integration.problem.y0, integration.problem.t[1:]
     h0 = torch.full((1, 1), 1e-6, dtype=torch.float64)
     program = build_program(integration, step_facts(problem_key(integration), integration, y0, h0))
 
@@ -50,6 +43,6 @@ def test_the_whole_solve_carries_the_loop_state_and_reads_the_mechanisms_tensors
     graph = torch.export.export(Program(), (y0, h0, t_out), strict=False).graph
     loop, = [node for node in graph.nodes if node.target is torch.ops.higher_order.while_loop]
     carried, constants = loop.args[2], loop.args[3]
-    tensors = Owner(integration, iteration(integration)).tensors()
+    tensors = [*robertson.parameters(), *robertson.buffers()]
     assert len(carried) == CARRIED
     assert len(constants) >= len(tensors) > 0  # with the closure's tensors (the output times, status codes)

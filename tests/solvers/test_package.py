@@ -8,11 +8,9 @@ import pytest
 import torch
 
 import kinetix
+from compiled_problems import compiled_integration
 from conftest import MECHANISMS
 from kinetix.solvers import package
-from kinetix.solvers.base import Problem
-from kinetix.solvers.loop import _Integration
-from kinetix.solvers.rosenbrock import Rosenbrock
 from kinetix.solvers.tableaus import RODAS4, RODAS5P
 
 SHAPES = ((1, 3), (1, 1), (64,))
@@ -21,11 +19,7 @@ SCALE = torch.tensor(1.0, dtype=torch.float64)
 
 def found(func, tableau=RODAS5P, rtol=1e-6, shapes=SHAPES, vectorize=True) -> package.Fingerprint | None:
     """The fingerprint of a compiled solve of ``func`` from ``[1, 0, 0]``."""
-    y0 = torch.tensor([[1.0, 0.0, 0.0]], dtype=torch.float64)
-    problem = Problem(func=func, y0=y0, t=torch.tensor([0.0, 1.0], dtype=torch.float64),
-                      rtol=torch.full((3,), rtol, dtype=torch.float64), atol=torch.full((3,), 1e-10, dtype=torch.float64),
-                      jac=getattr(func, "jacobian", None), autonomous=True, options={"compile": "solve"})
-    return package.fingerprint(_Integration(Rosenbrock(tableau), problem), shapes, vectorize)
+    return package.fingerprint(compiled_integration(func, tableau, rtol), shapes, vectorize)
 
 
 def fingerprint(func, **settings):
